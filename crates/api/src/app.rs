@@ -1,0 +1,52 @@
+//! What every request needs: the store, the vault, the processor and the API's keys.
+
+use std::sync::Arc;
+
+use tessera_core::ports::{CardVault, Processor};
+use tessera_crypto::{MasterKey, SubKey};
+use tessera_store::Store;
+
+/// Settings of the API listener.
+#[derive(Debug, Clone)]
+pub struct AppConfig {
+    /// Largest request body accepted, in bytes.
+    pub max_body_bytes: usize,
+    /// The address browsers reach this API at (`http://127.0.0.1:4242`), for the
+    /// 3-D Secure links Tessera hands out.
+    pub public_url: String,
+}
+
+/// Shared state of the API.
+pub struct App {
+    pub(crate) store: Arc<Store>,
+    pub(crate) vault: Arc<dyn CardVault>,
+    pub(crate) processor: Arc<dyn Processor>,
+    pub(crate) key_hash_key: SubKey,
+    pub(crate) request_hash_key: SubKey,
+    pub(crate) config: AppConfig,
+}
+
+impl App {
+    /// Builds the API state. API keys are looked up by a hash keyed from the master key.
+    pub fn new(
+        store: Arc<Store>,
+        vault: Arc<dyn CardVault>,
+        processor: Arc<dyn Processor>,
+        master: &MasterKey,
+        config: AppConfig,
+    ) -> App {
+        App {
+            store,
+            vault,
+            processor,
+            key_hash_key: api_key_hash_key(master),
+            request_hash_key: master.derive("api/idempotency-request-hash"),
+            config,
+        }
+    }
+}
+
+/// The key API keys are hashed under; shared with the CLI that creates keys.
+pub(crate) fn api_key_hash_key(master: &MasterKey) -> SubKey {
+    master.derive("api/api-key-hash")
+}

@@ -1,0 +1,46 @@
+//! The Stripe-compatible `/v1` API.
+//!
+//! A request goes through one pipeline ([`pipeline`]): route to a typed [`routes::Call`],
+//! read the body within the size limit, decode the form ([`form`]), authenticate the
+//! key and check what it may do ([`auth`]), claim the idempotency key, execute the
+//! resource operation in one store transaction with its events, expand, answer. The
+//! resources live in [`resources`], one module per Stripe resource.
+//!
+//! This crate never names a card-number type: card fields go to the vault through
+//! `tessera_core::ports::CardVault` as zeroizing strings.
+#![forbid(unsafe_code)]
+// Stripe objects are large JSON literals.
+#![recursion_limit = "256"]
+
+pub mod accounts;
+mod app;
+mod auth;
+mod events;
+mod expand;
+pub mod form;
+mod list;
+mod pipeline;
+mod resources;
+mod routes;
+mod three_d_secure;
+
+pub use app::{App, AppConfig};
+
+use std::sync::Arc;
+
+use axum::Router;
+
+/// The HTTP routes of the merchant API and the pages it serves (3-D Secure challenge).
+pub fn router(app: Arc<App>) -> Router {
+    Router::new()
+        .route(
+            "/3d_secure/result",
+            axum::routing::get(three_d_secure::result),
+        )
+        .route(
+            "/3d_secure/{payment_intent}/{token}",
+            axum::routing::get(three_d_secure::show).post(three_d_secure::submit),
+        )
+        .fallback(pipeline::handle)
+        .with_state(app)
+}

@@ -1,0 +1,371 @@
+//! The request pipeline shared by every `/v1` endpoint.
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use axum::body::{Body, Bytes};
+use axum::extract::{Request, State};
+use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use serde_json::Value;
+use tessera_core::ApiError;
+use tessera_crypto::{keyed_hash, random};
+use tessera_store::{IdempotencyClaim, Scope, StoreError};
+
+use crate::app::App;
+use crate::auth::{self, Caller};
+use crate::form::{self, Params, printable};
+use crate::routes::Call;
+use crate::{expand, resources};
+
+/// Why an operation did not succeed: an answer for the caller, or an internal
+/// failure whose cause is logged and never shown.
+#[derive(Debug)]
+pub(crate) enum Failure {
+    Api(ApiError),
+    Internal(String),
+}
+
+impl From<ApiError> for Failure {
+    fn from(e: ApiError) -> Failure {
+        Failure::Api(e)
+    }
+}
+
+impl From<StoreError> for Failure {
+    fn from(e: StoreError) -> Failure {
+        Failure::Internal(e.to_string())
+    }
+}
+
+/// Result of an operation.
+pub(crate) type Outcome<T> = Result<T, Failure>;
+
+/// What an operation sees of its request.
+pub(crate) struct Ctx<'a> {
+    pub app: &'a App,
+    pub caller: &'a Caller,
+    pub request_id: &'a str,
+    pub idempotency_key: Option<&'a str>,
+    pub now: i64,
+}
+
+impl Ctx<'_> {
+    pub(crate) fn scope(&self) -> &Scope {
+        &self.caller.scope
+    }
+}
+
+/// The API version Tessera's objects and events follow.
+pub(crate) const API_VERSION: &str = "2026-10-28.endive";
+
+pub(crate) fn unix_now() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs() as i64)
+        .unwrap_or(0)
+}
+
+struct Answer {
+    status: u16,
+    body: String,
+    replayed: bool,
+    label: &'static str,
+}
+
+/// The axum handler behind every `/v1` path.
+pub(crate) async fn handle(State(app): State<Arc<App>>, request: Request) -> Response {
+    let started = Instant::now();
+    let request_id = random::object_id("req_");
+    let (parts, body) = request.into_parts();
+    let answer = match Call::parse(&parts.method, parts.uri.path()) {
+        None => {
+            let path: Vec<String> = parts.uri.path().split('/').map(printable).collect();
+            error_answer(
+                &ApiError::unrecognized_url(parts.method.as_str(), &path.join("/")),
+                "unrouted",
+            )
+        }
+        Some(call) => {
+            let label = call.label();
+            let body = if parts.method == Method::POST {
+                match axum::body::to_bytes(body, app.config.max_body_bytes).await {
+                    Ok(b) => Ok(b),
+                    Err(_) => Err(ApiError::too_large(app.config.max_body_bytes)),
+                }
+            } else {
+                Ok(Bytes::new())
+            };
+            match body {
+                Err(e) => error_answer(&e, label),
+                Ok(body) => {
+                    let app = app.clone();
+                    let id = request_id.clone();
+                    let query = parts.uri.query().unwrap_or_default().to_owned();
+                    let headers = parts.headers.clone();
+                    let method = parts.method.clone();
+                    let path = parts.uri.path().to_owned();
+                    tokio::task::spawn_blocking(move || {
+                        process(&app, call, &method, &path, &headers, &query, &body, &id)
+                    })
+                    .await
+                    .unwrap_or_else(|join_error| {
+                        tracing::error!(request_id = %request_id, "request handler panicked: {join_error}");
+                        error_answer(&ApiError::internal(), label)
+                    })
+                }
+            }
+        }
+    };
+    tracing::info!(
+        request_id = %request_id,
+        call = answer.label,
+        status = answer.status,
+        replayed = answer.replayed,
+        ms = started.elapsed().as_millis() as u64,
+        "api request"
+    );
+    respond(answer, &request_id, parts.headers.get("idempotency-key"))
+}
+
+fn error_answer(e: &ApiError, label: &'static str) -> Answer {
+    Answer {
+        status: e.status,
+        body: e.to_body().to_string(),
+        replayed: false,
+        label,
+    }
+}
+
+fn respond(answer: Answer, request_id: &str, idempotency_key: Option<&HeaderValue>) -> Response {
+    let mut headers = HeaderMap::new();
+    headers.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
+    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    headers.insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
+    if let Ok(v) = HeaderValue::from_str(request_id) {
+        headers.insert("request-id", v);
+    }
+    if let Some(k) = idempotency_key {
+        headers.insert("idempotency-key", k.clone());
+    }
+    if answer.replayed {
+        headers.insert("idempotent-replayed", HeaderValue::from_static("true"));
+    }
+    // The SDKs retry on 409 and 5xx with the same key; say so explicitly.
+    let retry = answer.status == 409 || answer.status >= 500;
+    headers.insert(
+        "stripe-should-retry",
+        HeaderValue::from_static(if retry { "true" } else { "false" }),
+    );
+    let status = StatusCode::from_u16(answer.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    (status, headers, Body::from(answer.body)).into_response()
+}
+
+/// Whether a response is kept for idempotent replay: executed outcomes are, requests
+/// rejected before execution (bad parameters, wrong state) are not.
+fn is_kept(status: u16) -> bool {
+    (200..300).contains(&status) || status == 402 || status >= 500
+}
+
+#[allow(clippy::too_many_arguments)]
+fn process(
+    app: &App,
+    call: Call,
+    method: &Method,
+    path: &str,
+    headers: &HeaderMap,
+    query: &str,
+    body: &[u8],
+    request_id: &str,
+) -> Answer {
+    let label = call.label();
+    let fail = |failure: Failure| -> Answer {
+        let e = match failure {
+            Failure::Api(e) => e,
+            Failure::Internal(cause) => {
+                tracing::error!(request_id = %request_id, call = label, "internal error: {cause}");
+                ApiError::internal()
+            }
+        };
+        error_answer(&e, label)
+    };
+
+    // GET and DELETE ignore bodies (the Node SDK sends a Content-Type on GET).
+    let body = if method == Method::POST { body } else { &[] };
+    let mut params = match form::decode(query, body) {
+        Ok(p) => p,
+        Err(e) => return error_answer(&e, label),
+    };
+    let caller = match app
+        .store
+        .read(|tx| auth::authenticate(app, tx, headers, &mut params))
+    {
+        Ok(c) => c,
+        Err(f) => return fail(f),
+    };
+    if let Err(e) = caller.authorize(&call) {
+        return error_answer(&e, label);
+    }
+    let expand = match params.strings("expand") {
+        Ok(e) => e.unwrap_or_default(),
+        Err(e) => return error_answer(&e, label),
+    };
+    if let Some(bad) = expand.iter().find(|p| p.split('.').count() > 4) {
+        let e = ApiError::invalid_request(
+            "expand",
+            format!(
+                "You cannot expand more than 4 levels of a property ({}).",
+                printable(bad)
+            ),
+        );
+        return error_answer(&e, label);
+    }
+
+    let idempotency_key = match idempotency_key(method, headers) {
+        Ok(k) => k,
+        Err(e) => return error_answer(&e, label),
+    };
+    if let Some(key) = &idempotency_key {
+        let endpoint = format!("{method} {path}");
+        let fingerprint = keyed_hash(
+            &app.request_hash_key,
+            format!("{endpoint}\n{}", params.canonical()).as_bytes(),
+        );
+        let claim = app.store.write(|tx| {
+            tx.claim_idempotency_key(&caller.scope, key, &endpoint, &fingerprint, unix_now())
+        });
+        match claim {
+            Err(e) => return fail(e.into()),
+            Ok(IdempotencyClaim::Execute) => {}
+            Ok(IdempotencyClaim::Replay { status, body }) => {
+                return Answer {
+                    status,
+                    body,
+                    replayed: true,
+                    label,
+                };
+            }
+            Ok(IdempotencyClaim::InFlight) => {
+                return error_answer(&ApiError::idempotency_in_flight(), label);
+            }
+            Ok(IdempotencyClaim::Mismatch) => {
+                let e = ApiError::idempotency(format!(
+                    "Keys for idempotent requests can only be used with the same parameters they were first used with. Try using a key other than '{}' if you meant to execute a different request.",
+                    printable(key)
+                ));
+                return error_answer(&e, label);
+            }
+        }
+    }
+
+    let ctx = Ctx {
+        app,
+        caller: &caller,
+        request_id,
+        idempotency_key: idempotency_key.as_deref(),
+        now: unix_now(),
+    };
+    let outcome = execute(&ctx, call, params)
+        .and_then(|value| app.store.read(|tx| expand::apply(tx, &ctx, value, &expand)));
+    let answer = match outcome {
+        Ok(value) => Answer {
+            status: 200,
+            body: value.to_string(),
+            replayed: false,
+            label,
+        },
+        Err(f) => fail(f),
+    };
+
+    if let Some(key) = &idempotency_key {
+        let stored = if is_kept(answer.status) {
+            app.store.write(|tx| {
+                tx.complete_idempotency_key(&caller.scope, key, answer.status, &answer.body)
+            })
+        } else {
+            app.store
+                .write(|tx| tx.release_idempotency_key(&caller.scope, key))
+        };
+        if let Err(e) = stored {
+            tracing::error!(request_id = %request_id, "idempotency record not saved: {e}");
+        }
+    }
+    answer
+}
+
+fn idempotency_key(method: &Method, headers: &HeaderMap) -> Result<Option<String>, ApiError> {
+    if method != Method::POST {
+        return Ok(None);
+    }
+    let Some(v) = headers.get("idempotency-key") else {
+        return Ok(None);
+    };
+    let key = v.to_str().map_err(|_| {
+        ApiError::invalid_request(
+            "Idempotency-Key",
+            "The Idempotency-Key header must be printable text.",
+        )
+    })?;
+    if key.is_empty() || key.len() > 255 {
+        return Err(ApiError::invalid_request(
+            "Idempotency-Key",
+            "The Idempotency-Key header must be between 1 and 255 characters long.",
+        ));
+    }
+    Ok(Some(key.to_owned()))
+}
+
+fn execute(ctx: &Ctx<'_>, call: Call, mut params: Params) -> Outcome<Value> {
+    use resources::{charges, customers, events, payment_intents, payment_methods, refunds};
+    let p = &mut params;
+    // Calls that take no parameters reject stray ones before doing anything.
+    let no_params = matches!(
+        call,
+        Call::CustomerRetrieve(_)
+            | Call::CustomerDelete(_)
+            | Call::PaymentMethodRetrieve(_)
+            | Call::PaymentMethodDetach(_)
+            | Call::ChargeRetrieve(_)
+            | Call::RefundRetrieve(_)
+            | Call::EventRetrieve(_)
+    );
+    if no_params {
+        std::mem::take(p).finish()?;
+    }
+    let value = match call {
+        Call::CustomerCreate => customers::create(ctx, p)?,
+        Call::CustomerList => customers::list(ctx, p)?,
+        Call::CustomerRetrieve(id) => customers::retrieve(ctx, &id)?,
+        Call::CustomerUpdate(id) => customers::update(ctx, &id, p)?,
+        Call::CustomerDelete(id) => customers::delete(ctx, &id)?,
+        Call::CustomerPaymentMethods(id) => payment_methods::list_for_customer(ctx, &id, p)?,
+        Call::PaymentMethodCreate => payment_methods::create(ctx, p)?,
+        Call::PaymentMethodList => payment_methods::list(ctx, p)?,
+        Call::PaymentMethodRetrieve(id) => payment_methods::retrieve(ctx, &id)?,
+        Call::PaymentMethodUpdate(id) => payment_methods::update(ctx, &id, p)?,
+        Call::PaymentMethodAttach(id) => payment_methods::attach(ctx, &id, p)?,
+        Call::PaymentMethodDetach(id) => payment_methods::detach(ctx, &id)?,
+        Call::PaymentIntentCreate => payment_intents::create(ctx, p)?,
+        Call::PaymentIntentList => payment_intents::list(ctx, p)?,
+        Call::PaymentIntentRetrieve(id) => payment_intents::retrieve(ctx, &id, p)?,
+        Call::PaymentIntentUpdate(id) => payment_intents::update(ctx, &id, p)?,
+        Call::PaymentIntentConfirm(id) => payment_intents::confirm(ctx, &id, p)?,
+        Call::PaymentIntentCapture(id) => payment_intents::capture(ctx, &id, p)?,
+        Call::PaymentIntentCancel(id) => payment_intents::cancel(ctx, &id, p)?,
+        Call::ChargeList => charges::list(ctx, p)?,
+        Call::ChargeRetrieve(id) => charges::retrieve(ctx, &id)?,
+        Call::RefundCreate => refunds::create(ctx, p)?,
+        Call::RefundList => refunds::list(ctx, p)?,
+        Call::RefundRetrieve(id) => refunds::retrieve(ctx, &id)?,
+        Call::RefundUpdate(id) => refunds::update(ctx, &id, p)?,
+        Call::EventList => events::list(ctx, p)?,
+        Call::EventRetrieve(id) => events::retrieve(ctx, &id)?,
+    };
+    Ok(value)
+}

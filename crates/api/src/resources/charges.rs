@@ -1,0 +1,270 @@
+//! Charges: one per payment attempt. Built by PaymentIntent confirmation; read here.
+
+use serde_json::{Value, json};
+use tessera_core::card::Check;
+use tessera_core::ids::ObjectKind;
+use tessera_core::ports::{Authorization, Decision, ThreeDSecureResult};
+use tessera_crypto::random;
+use tessera_store::{NewObject, Tx};
+
+use super::load;
+use crate::form::Params;
+use crate::list::Page;
+use crate::pipeline::{Ctx, Outcome};
+
+fn check(c: Option<Check>) -> Value {
+    c.map_or(Value::Null, |c| {
+        serde_json::to_value(c).unwrap_or(Value::Null)
+    })
+}
+
+/// The charge `outcome` for an authorization.
+fn outcome(auth: &Authorization) -> Value {
+    let risk_level = auth.risk.level;
+    let risk_score = auth.risk.score;
+    match &auth.decision {
+        Decision::Approved if risk_level == "elevated" => json!({
+            "network_advice_code": null, "network_decline_code": null,
+            "network_status": "approved_by_network", "reason": "elevated_risk_level",
+            "risk_level": risk_level, "risk_score": risk_score, "rule": null,
+            "seller_message": "Tessera evaluated this payment as having elevated risk, and placed it in your manual review queue.",
+            "type": "manual_review",
+        }),
+        Decision::Approved => json!({
+            "network_advice_code": null, "network_decline_code": null,
+            "network_status": "approved_by_network", "reason": null,
+            "risk_level": risk_level, "risk_score": risk_score, "rule": null,
+            "seller_message": "Payment complete.", "type": "authorized",
+        }),
+        Decision::Declined {
+            code, decline_code, ..
+        } => json!({
+            "network_advice_code": null, "network_decline_code": null,
+            "network_status": "declined_by_network", "reason": decline_code.unwrap_or(code),
+            "risk_level": risk_level, "risk_score": risk_score, "rule": null,
+            "seller_message": match decline_code {
+                Some(d) => format!("The bank returned the decline code `{d}`."),
+                None => format!("The bank declined the payment ({code})."),
+            },
+            "type": "issuer_declined",
+        }),
+        Decision::Blocked => json!({
+            "network_advice_code": null, "network_decline_code": null,
+            "network_status": "not_sent_to_network", "reason": "highest_risk_level",
+            "risk_level": risk_level, "risk_score": risk_score, "rule": null,
+            "seller_message": "Tessera blocked this payment as too risky.", "type": "blocked",
+        }),
+        Decision::AuthenticationRequired => Value::Null,
+    }
+}
+
+/// Everything a new charge records about its attempt.
+pub(crate) struct Attempt<'a> {
+    pub payment_intent: &'a Value,
+    pub payment_method: &'a Value,
+    pub authorization: &'a Authorization,
+    pub captured: bool,
+    pub failure: Option<(&'a str, &'a str)>,
+}
+
+/// Writes a new charge for an attempt and, when money moved, its balance transaction.
+pub(crate) fn insert(
+    tx: &Tx<'_>,
+    ctx_scope: &tessera_store::Scope,
+    now: i64,
+    a: &Attempt<'_>,
+) -> Outcome<Value> {
+    let id = random::object_id(ObjectKind::Charge.prefix());
+    let pi = a.payment_intent;
+    let pm = a.payment_method;
+    let card = &pm["card"];
+    let auth = a.authorization;
+    let succeeded = a.failure.is_none();
+    let amount = pi["amount"].as_i64().unwrap_or(0);
+    let three_d_secure = match auth.three_d_secure {
+        None => Value::Null,
+        Some(r) => json!({
+            "authentication_flow": if r == ThreeDSecureResult::Frictionless { "frictionless" } else { "challenge" },
+            "electronic_commerce_indicator": "05",
+            "result": "authenticated",
+            "result_reason": null,
+            "transaction_id": random::base62(24),
+            "version": "2.2.0",
+        }),
+    };
+    let mut doc = json!({
+        "id": id,
+        "object": "charge",
+        "amount": amount,
+        "amount_captured": 0,
+        "amount_refunded": 0,
+        "application": null,
+        "application_fee": null,
+        "application_fee_amount": null,
+        "balance_transaction": null,
+        "billing_details": pm["billing_details"],
+        "calculated_statement_descriptor": pi["statement_descriptor"].as_str().unwrap_or("TESSERA"),
+        "captured": false,
+        "created": now,
+        "currency": pi["currency"],
+        "customer": pi["customer"],
+        "description": pi["description"],
+        "disputed": false,
+        "failure_balance_transaction": null,
+        "failure_code": a.failure.map(|f| f.0),
+        "failure_message": a.failure.map(|f| f.1),
+        "fraud_details": {},
+        "livemode": ctx_scope.livemode,
+        "metadata": {},
+        "on_behalf_of": null,
+        "outcome": outcome(auth),
+        "paid": succeeded,
+        "payment_intent": pi["id"],
+        "payment_method": pm["id"],
+        "payment_method_details": {
+            "card": {
+                "amount_authorized": if succeeded { json!(amount) } else { Value::Null },
+                "authorization_code": if succeeded { json!(random::base62(6).to_uppercase()) } else { Value::Null },
+                "brand": card["brand"],
+                "checks": {
+                    "address_line1_check": check(auth.checks.address_line1_check),
+                    "address_postal_code_check": check(auth.checks.address_postal_code_check),
+                    "cvc_check": check(auth.checks.cvc_check),
+                },
+                "country": card["country"],
+                "exp_month": card["exp_month"],
+                "exp_year": card["exp_year"],
+                "extended_authorization": { "status": "disabled" },
+                "fingerprint": card["fingerprint"],
+                "funding": card["funding"],
+                "installments": null,
+                "last4": card["last4"],
+                "mandate": null,
+                "network": card["brand"],
+                "network_token": { "used": false },
+                "regulated_status": "unregulated",
+                "three_d_secure": three_d_secure,
+                "wallet": null,
+            },
+            "type": "card",
+        },
+        "receipt_email": pi["receipt_email"],
+        "receipt_number": null,
+        "receipt_url": null,
+        "refunded": false,
+        "review": null,
+        "shipping": null,
+        "source_transfer": null,
+        "statement_descriptor": pi["statement_descriptor"],
+        "statement_descriptor_suffix": pi["statement_descriptor_suffix"],
+        "status": if succeeded { "succeeded" } else { "failed" },
+        "transfer_data": null,
+        "transfer_group": null,
+    });
+    if succeeded && a.captured {
+        capture_in_doc(tx, ctx_scope, now, &mut doc, amount)?;
+    }
+    let private = json!({ "processor_data": auth.processor_data });
+    tx.insert_object(
+        ctx_scope,
+        &NewObject {
+            id: &id,
+            kind: "charge",
+            created: now,
+            ref1: pi["customer"].as_str(),
+            ref2: pi["id"].as_str(),
+            doc: &doc,
+            private: Some(&private),
+        },
+    )?;
+    Ok(doc)
+}
+
+/// Marks `amount` of a charge document captured and writes its balance transaction.
+pub(crate) fn capture_in_doc(
+    tx: &Tx<'_>,
+    scope: &tessera_store::Scope,
+    now: i64,
+    doc: &mut Value,
+    amount: i64,
+) -> Outcome<()> {
+    let txn = balance_transaction(
+        tx,
+        scope,
+        now,
+        doc["id"].as_str().unwrap_or_default(),
+        amount,
+        doc["currency"].clone(),
+        "charge",
+    )?;
+    doc["captured"] = json!(true);
+    doc["amount_captured"] = json!(amount);
+    doc["balance_transaction"] = json!(txn);
+    Ok(())
+}
+
+/// Writes a balance transaction for money moving on `source`; returns its id.
+pub(crate) fn balance_transaction(
+    tx: &Tx<'_>,
+    scope: &tessera_store::Scope,
+    now: i64,
+    source: &str,
+    amount: i64,
+    currency: Value,
+    kind: &str,
+) -> Outcome<String> {
+    let id = random::object_id(ObjectKind::BalanceTransaction.prefix());
+    let doc = json!({
+        "id": id,
+        "object": "balance_transaction",
+        "amount": amount,
+        "available_on": now + 2 * 86_400,
+        "created": now,
+        "currency": currency,
+        "description": null,
+        "exchange_rate": null,
+        "fee": 0,
+        "fee_details": [],
+        "net": amount,
+        "reporting_category": kind,
+        "source": source,
+        "status": "pending",
+        "type": kind,
+    });
+    tx.insert_object(
+        scope,
+        &NewObject {
+            id: &id,
+            kind: "balance_transaction",
+            created: now,
+            ref1: Some(source),
+            ref2: None,
+            doc: &doc,
+            private: None,
+        },
+    )?;
+    Ok(id)
+}
+
+/// `GET /v1/charges/:id`
+pub(crate) fn retrieve(ctx: &Ctx<'_>, id: &str) -> Outcome<Value> {
+    Ok(ctx
+        .app
+        .store
+        .read(|tx| load(tx, ctx, ObjectKind::Charge, id, "id"))?
+        .doc)
+}
+
+/// `GET /v1/charges?customer=…&payment_intent=…`
+pub(crate) fn list(ctx: &Ctx<'_>, p: &mut Params) -> Outcome<Value> {
+    let page = Page::take(p)?;
+    let customer = p.string("customer")?;
+    let payment_intent = p.string("payment_intent")?;
+    p.finish()?;
+    page.fetch(
+        ctx,
+        ObjectKind::Charge,
+        "/v1/charges",
+        (customer.as_deref(), payment_intent.as_deref()),
+    )
+}

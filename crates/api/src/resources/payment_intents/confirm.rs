@@ -1,0 +1,551 @@
+//! Confirming a PaymentIntent: one authorization attempt.
+//!
+//! The attempt is fenced: the intent is marked as having an attempt in flight before
+//! the vault is asked to authorize, so two concurrent confirmations cannot both
+//! charge the card. The outcome (charge, intent, events) is then written in one
+//! transaction. A decline is answered as a 402 card error carrying the intent.
+
+use serde_json::{Value, json};
+use tessera_core::ApiError;
+use tessera_core::ids::ObjectKind;
+use tessera_core::payment_intent::{Action, Transition};
+use tessera_core::ports::{AuthorizationRequest, Decision, ThreeDSecure, VaultError};
+use tessera_crypto::{constant_time_eq, random};
+use tessera_store::{NewObject, Scope, Tx};
+
+use super::{save, status_of};
+use crate::app::App;
+use crate::auth::Caller;
+use crate::events;
+use crate::form::Params;
+use crate::pipeline::{Ctx, Failure, Outcome, unix_now};
+use crate::resources::charges::{self, Attempt};
+use crate::resources::{load, payment_methods};
+
+/// An attempt in flight for longer than this was abandoned by a process that died.
+const ATTEMPT_STALE_AFTER_SECS: i64 = 60;
+
+/// The confirmation parameters of a create-with-confirm or a confirm call.
+pub(crate) struct ConfirmRequest {
+    payment_method: Option<String>,
+    payment_method_data: Option<Params>,
+    return_url: Option<String>,
+    off_session: Option<bool>,
+    error_on_requires_action: Option<bool>,
+    setup_future_usage: Option<String>,
+    receipt_email: Option<String>,
+    capture_method: Option<String>,
+    three_d_secure: Option<String>,
+}
+
+fn absolute_url(value: String, param: &str) -> Result<String, ApiError> {
+    let ok = (value.starts_with("https://") || value.starts_with("http://"))
+        && value.len() <= 2048
+        && !value.chars().any(|c| c.is_whitespace() || c.is_control());
+    if ok {
+        Ok(value)
+    } else {
+        Err(ApiError::invalid_request(
+            param,
+            format!("Invalid URL: {param} must be an absolute http or https URL."),
+        ))
+    }
+}
+
+impl ConfirmRequest {
+    /// Takes the confirmation parameters. Publishable keys may not set how the payment
+    /// is captured or authenticated: those are decided on the merchant's server.
+    pub(crate) fn take(p: &mut Params, ctx: &Ctx<'_>) -> Result<ConfirmRequest, ApiError> {
+        if ctx.caller.is_publishable() {
+            for server_only in [
+                "capture_method",
+                "payment_method_options",
+                "payment_method_types",
+                "allowed_payment_method_types",
+                "setup_future_usage",
+            ] {
+                if p.has(server_only) {
+                    return Err(ApiError::invalid_request(
+                        server_only,
+                        format!(
+                            "{server_only} cannot be set with a publishable API key; set it when creating the PaymentIntent on your server."
+                        ),
+                    ));
+                }
+            }
+        }
+        let off_session = match p.string("off_session")?.as_deref() {
+            None => None,
+            Some("true" | "one_off" | "recurring") => Some(true),
+            Some("false") => Some(false),
+            Some(_) => {
+                return Err(ApiError::invalid_request(
+                    "off_session",
+                    "Invalid off_session: must be true, false, one_off or recurring.",
+                ));
+            }
+        };
+        let three_d_secure = super::three_d_secure_option(p)?.flatten();
+        super::payment_method_types(p)?;
+        let setup_future_usage = super::setup_future_usage(p)?;
+        let request = ConfirmRequest {
+            payment_method: p.string("payment_method")?,
+            payment_method_data: p.map("payment_method_data")?,
+            return_url: p
+                .string("return_url")?
+                .map(|u| absolute_url(u, "return_url"))
+                .transpose()?,
+            off_session,
+            error_on_requires_action: p.bool("error_on_requires_action")?,
+            setup_future_usage,
+            receipt_email: p.string("receipt_email")?,
+            capture_method: p.one_of(
+                "capture_method",
+                &["automatic", "automatic_async", "manual"],
+            )?,
+            three_d_secure,
+        };
+        if request.payment_method.is_some() && request.payment_method_data.is_some() {
+            return Err(ApiError::invalid_request(
+                "payment_method_data",
+                "You may only specify one of these parameters: payment_method, payment_method_data.",
+            ));
+        }
+        Ok(request)
+    }
+
+    /// A parameter that only makes sense when confirming, if one was given.
+    pub(crate) fn confirm_only_param(&self) -> Option<&'static str> {
+        if self.return_url.is_some() {
+            Some("return_url")
+        } else if self.off_session.is_some() {
+            Some("off_session")
+        } else if self.error_on_requires_action.is_some() {
+            Some("error_on_requires_action")
+        } else {
+            None
+        }
+    }
+
+    /// Resolves or creates the payment method the request names, if any.
+    pub(crate) fn payment_method(&mut self, ctx: &Ctx<'_>) -> Outcome<Option<Value>> {
+        if let Some(mut data) = self.payment_method_data.take() {
+            return payment_methods::create_card(ctx, &mut data).map(Some);
+        }
+        match &self.payment_method {
+            Some(id) => payment_methods::resolve(ctx, id, "payment_method").map(Some),
+            None => Ok(None),
+        }
+    }
+}
+
+/// Confirms intent `id`: resolves the payment method, fences the attempt, authorizes.
+pub(crate) fn run(ctx: &Ctx<'_>, id: &str, mut request: ConfirmRequest) -> Outcome<Value> {
+    let new_pm = request.payment_method(ctx)?;
+    let (doc, private, pm) = ctx.app.store.write(|tx| {
+        let found = load(tx, ctx, ObjectKind::PaymentIntent, id, "intent")?;
+        let mut doc = found.doc;
+        let mut private = if found.private.is_object() { found.private } else { json!({}) };
+        status_of(&doc).allows(Action::Confirm)?;
+        if private["attempt_started"].as_i64().is_some_and(|t| ctx.now - t < ATTEMPT_STALE_AFTER_SECS) {
+            return Err(ApiError::idempotency_in_flight()
+                .with_code("payment_intent_unexpected_state")
+                .into());
+        }
+        let pm = match &new_pm {
+            Some(pm) => {
+                private["authenticated"] = json!(false);
+                pm.clone()
+            }
+            None => match doc["payment_method"].as_str() {
+                Some(pm_id) => load(tx, ctx, ObjectKind::PaymentMethod, pm_id, "payment_method")?.doc,
+                None => {
+                    return Err(ApiError::invalid_request(
+                        "payment_method",
+                        "You cannot confirm this PaymentIntent because it's missing a payment method. Pass payment_method or payment_method_data.",
+                    )
+                    .with_code("payment_intent_unexpected_state")
+                    .into());
+                }
+            },
+        };
+        if let (Some(pm_customer), Some(pi_customer)) = (pm["customer"].as_str(), doc["customer"].as_str())
+            && pm_customer != pi_customer {
+                return Err(ApiError::invalid_request(
+                    "payment_method",
+                    "The PaymentMethod belongs to a different customer than this PaymentIntent.",
+                )
+                .into());
+            }
+        if let Some(email) = &request.receipt_email {
+            doc["receipt_email"] = json!(email);
+        }
+        if let Some(sfu) = &request.setup_future_usage {
+            doc["setup_future_usage"] = if sfu.is_empty() { Value::Null } else { json!(sfu) };
+        }
+        if let Some(m) = &request.capture_method {
+            doc["capture_method"] = json!(m);
+        }
+        if let Some(choice) = &request.three_d_secure {
+            doc["payment_method_options"]["card"]["request_three_d_secure"] = json!(choice);
+        }
+        doc["payment_method"] = pm["id"].clone();
+        private["return_url"] = json!(request.return_url);
+        private["off_session"] = json!(request.off_session.unwrap_or(false));
+        private["error_on_requires_action"] = json!(request.error_on_requires_action.unwrap_or(false));
+        private["attempt_started"] = json!(ctx.now);
+        save(tx, ctx, &doc, &private)?;
+        Ok::<_, Failure>((doc, private, pm))
+    })?;
+    attempt(ctx, doc, private, pm)
+}
+
+fn release_fence(ctx: &Ctx<'_>, id: &str) {
+    let released = ctx.app.store.write(|tx| {
+        let found = load(tx, ctx, ObjectKind::PaymentIntent, id, "intent")?;
+        let mut private = found.private;
+        private["attempt_started"] = Value::Null;
+        save(tx, ctx, &found.doc, &private)
+    });
+    if let Err(Failure::Internal(e)) = released {
+        tracing::error!(request_id = %ctx.request_id, "could not release the confirmation fence: {e}");
+    }
+}
+
+/// One authorization attempt for a fenced intent, and its recorded outcome.
+fn attempt(ctx: &Ctx<'_>, doc: Value, private: Value, pm: Value) -> Outcome<Value> {
+    let pi_id = doc["id"].as_str().unwrap_or_default().to_owned();
+    let pm_id = pm["id"].as_str().unwrap_or_default();
+    let pm_private = match ctx
+        .app
+        .store
+        .read(|tx| tx.get_object(ctx.scope(), "payment_method", pm_id))
+    {
+        Ok(found) => found.map(|f| f.private).unwrap_or_default(),
+        Err(e) => {
+            release_fence(ctx, &pi_id);
+            return Err(e.into());
+        }
+    };
+    let three_d_secure = if private["authenticated"] == true {
+        ThreeDSecure::Authenticated
+    } else {
+        match doc["payment_method_options"]["card"]["request_three_d_secure"].as_str() {
+            Some("any" | "challenge") => ThreeDSecure::Any,
+            _ => ThreeDSecure::Automatic,
+        }
+    };
+    let request = AuthorizationRequest {
+        amount: doc["amount"].as_i64().unwrap_or(0),
+        currency: doc["currency"].as_str().unwrap_or_default().to_owned(),
+        three_d_secure,
+        off_session: private["off_session"] == true,
+        set_up_for_off_session: pm_private["off_session_ready"] == true,
+        has_address_line1: pm["billing_details"]["address"]["line1"].is_string(),
+        has_postal_code: pm["billing_details"]["address"]["postal_code"].is_string(),
+    };
+    let authorization = match ctx
+        .app
+        .vault
+        .authorize(&ctx.scope().account, pm_id, &request)
+    {
+        Ok(a) => a,
+        Err(e) => {
+            release_fence(ctx, &pi_id);
+            return Err(match e {
+                VaultError::NotFound => Failure::Internal(format!("vault has no card for {pm_id}")),
+                VaultError::Unavailable(cause) => Failure::Internal(format!("vault: {cause}")),
+            });
+        }
+    };
+
+    let failure = match authorization.decision {
+        Decision::Approved => None,
+        Decision::AuthenticationRequired if private["error_on_requires_action"] != true => {
+            return requires_action(ctx, doc, private);
+        }
+        Decision::AuthenticationRequired => Some((
+            "authentication_required",
+            Some("authentication_required"),
+            "Your card was declined. This transaction requires authentication.",
+        )),
+        Decision::Declined {
+            code,
+            decline_code,
+            message,
+        } => Some((code, decline_code, message)),
+        Decision::Blocked => Some((
+            "card_declined",
+            Some("fraudulent"),
+            "Your card was declined.",
+        )),
+    };
+
+    let manual = doc["capture_method"] == "manual";
+    let processor = &ctx.app.processor;
+    let written = ctx.app.store.write(|tx| {
+        let mut doc = doc.clone();
+        let mut private = private.clone();
+        let status = status_of(&doc);
+        private["attempt_started"] = Value::Null;
+        private["authenticated"] = json!(false);
+        private["challenge_token"] = Value::Null;
+        doc["next_action"] = Value::Null;
+        let charge = charges::insert(
+            tx,
+            ctx.scope(),
+            ctx.now,
+            &Attempt {
+                payment_intent: &doc,
+                payment_method: &pm,
+                authorization: &authorization,
+                captured: !manual,
+                failure: failure.map(|(code, _, message)| (code, message)),
+            },
+        )?;
+        doc["latest_charge"] = charge["id"].clone();
+        if let Some((code, decline_code, message)) = failure {
+            doc["status"] = json!(status.apply(Transition::AttemptFailed)?.as_str());
+            doc["payment_method"] = Value::Null;
+            doc["last_payment_error"] = json!({
+                "charge": charge["id"],
+                "code": code,
+                "decline_code": decline_code,
+                "doc_url": tessera_core::error::doc_url(code),
+                "message": message,
+                "payment_method": pm,
+                "type": "card_error",
+            });
+            save(tx, ctx, &doc, &private)?;
+            events::record(tx, ctx, "charge.failed", &charge, None)?;
+            events::record(
+                tx,
+                ctx,
+                "payment_intent.payment_failed",
+                &doc,
+                Some(json!({ "status": status.as_str() })),
+            )?;
+            return Ok((doc, charge));
+        }
+        let amount = doc["amount"].clone();
+        doc["status"] = json!(
+            status
+                .apply(Transition::Authorized {
+                    manual_capture: manual
+                })?
+                .as_str()
+        );
+        doc["last_payment_error"] = Value::Null;
+        if manual {
+            doc["amount_capturable"] = amount;
+        } else {
+            doc["amount_received"] = amount;
+        }
+        if let (Some(customer), Some(usage)) =
+            (doc["customer"].as_str(), doc["setup_future_usage"].as_str())
+        {
+            // Saving the card for later: attach it, and remember it may be used off-session.
+            payment_methods::attach_in(tx, ctx, &pm, customer, "customer")?;
+            if usage == "off_session" {
+                let stored = load(tx, ctx, ObjectKind::PaymentMethod, pm_id, "payment_method")?;
+                tx.update_object(
+                    ctx.scope(),
+                    pm_id,
+                    (stored.doc["customer"].as_str(), None),
+                    &stored.doc,
+                    Some(&json!({ "off_session_ready": true })),
+                )?;
+            }
+        }
+        save(tx, ctx, &doc, &private)?;
+        events::record(tx, ctx, "charge.succeeded", &charge, None)?;
+        if manual {
+            events::record(
+                tx,
+                ctx,
+                "payment_intent.amount_capturable_updated",
+                &doc,
+                Some(json!({ "amount_capturable": 0, "status": status.as_str() })),
+            )?;
+        } else {
+            events::record(
+                tx,
+                ctx,
+                "payment_intent.succeeded",
+                &doc,
+                Some(json!({ "amount_received": 0, "status": status.as_str() })),
+            )?;
+            let processor_data = &authorization.processor_data;
+            if processor.will_dispute(processor_data) {
+                open_dispute(tx, ctx.scope(), ctx.now, &charge)?;
+            }
+        }
+        Ok::<_, Failure>((doc, charge))
+    });
+    let (doc, charge) = match written {
+        Ok(w) => w,
+        Err(e) => {
+            release_fence(ctx, &pi_id);
+            return Err(e);
+        }
+    };
+    match failure {
+        None => Ok(doc),
+        Some((code, decline_code, message)) => {
+            let mut error = ApiError::card(code, decline_code, message);
+            error.payment_method = Some(pm);
+            error.charge = charge["id"].as_str().map(str::to_owned);
+            error.payment_intent = Some(doc);
+            Err(error.into())
+        }
+    }
+}
+
+/// Moves the intent to `requires_action` with a challenge link for the shopper.
+fn requires_action(ctx: &Ctx<'_>, mut doc: Value, mut private: Value) -> Outcome<Value> {
+    let token = random::base62(32);
+    let pi_id = doc["id"].as_str().unwrap_or_default().to_owned();
+    let url = format!(
+        "{}/3d_secure/{pi_id}/{token}",
+        ctx.app.config.public_url.trim_end_matches('/')
+    );
+    ctx.app.store.write(|tx| {
+        let status = status_of(&doc);
+        doc["status"] = json!(status.apply(Transition::AuthenticationRequired)?.as_str());
+        doc["next_action"] = json!({
+            "type": "redirect_to_url",
+            "redirect_to_url": { "url": url, "return_url": private["return_url"] },
+        });
+        private["challenge_token"] = json!(token);
+        private["attempt_started"] = Value::Null;
+        save(tx, ctx, &doc, &private)?;
+        events::record(
+            tx,
+            ctx,
+            "payment_intent.requires_action",
+            &doc,
+            Some(json!({ "status": status.as_str() })),
+        )?;
+        Ok(doc)
+    })
+}
+
+/// Opens a dispute on a succeeded charge (the simulator's dispute test card).
+pub(crate) fn open_dispute(tx: &Tx<'_>, scope: &Scope, now: i64, charge: &Value) -> Outcome<()> {
+    let id = random::object_id(ObjectKind::Dispute.prefix());
+    let dispute = json!({
+        "id": id,
+        "object": "dispute",
+        "amount": charge["amount"],
+        "balance_transactions": [],
+        "charge": charge["id"],
+        "created": now,
+        "currency": charge["currency"],
+        "evidence_details": { "due_by": now + 7 * 86_400, "has_evidence": false, "past_due": false, "submission_count": 0 },
+        "is_charge_refundable": false,
+        "livemode": scope.livemode,
+        "metadata": {},
+        "payment_intent": charge["payment_intent"],
+        "reason": "fraudulent",
+        "status": "needs_response",
+    });
+    tx.insert_object(
+        scope,
+        &NewObject {
+            id: &id,
+            kind: "dispute",
+            created: now,
+            ref1: charge["id"].as_str(),
+            ref2: None,
+            doc: &dispute,
+            private: None,
+        },
+    )?;
+    let charge_id = charge["id"].as_str().unwrap_or_default();
+    if let Some(stored) = tx.get_object(scope, "charge", charge_id)? {
+        let mut doc = stored.doc;
+        doc["disputed"] = json!(true);
+        tx.update_object(
+            scope,
+            charge_id,
+            (doc["customer"].as_str(), doc["payment_intent"].as_str()),
+            &doc,
+            Some(&stored.private),
+        )?;
+    }
+    events::record_as(
+        tx,
+        scope,
+        now,
+        None,
+        "charge.dispute.created",
+        &dispute,
+        None,
+    )
+}
+
+/// The shopper's answer to a 3-D Secure challenge. Returns the intent afterwards and
+/// where to send the shopper.
+pub(crate) fn complete_challenge(
+    app: &App,
+    pi_id: &str,
+    token: &str,
+    authenticated: bool,
+) -> Outcome<(Value, Option<String>)> {
+    let invalid =
+        || ApiError::bad_request("This authentication link is not valid or has already been used.");
+    let Some(scope) = app.store.read(|tx| tx.scope_of("payment_intent", pi_id))? else {
+        return Err(invalid().into());
+    };
+    let caller = Caller::shopper(scope);
+    let request_id = random::object_id("req_");
+    let ctx = Ctx {
+        app,
+        caller: &caller,
+        request_id: &request_id,
+        idempotency_key: None,
+        now: unix_now(),
+    };
+    let (doc, private, pm) = app.store.write(|tx| {
+        let found = load(tx, &ctx, ObjectKind::PaymentIntent, pi_id, "intent")?;
+        let expected = found.private["challenge_token"].as_str().unwrap_or_default();
+        if found.doc["status"] != "requires_action" || expected.is_empty() || !constant_time_eq(expected.as_bytes(), token.as_bytes()) {
+            return Err(invalid().into());
+        }
+        let mut doc = found.doc;
+        let mut private = found.private;
+        private["challenge_token"] = Value::Null;
+        let pm_id = doc["payment_method"].as_str().unwrap_or_default().to_owned();
+        let pm = load(tx, &ctx, ObjectKind::PaymentMethod, &pm_id, "payment_method")?.doc;
+        if authenticated {
+            private["authenticated"] = json!(true);
+            private["attempt_started"] = json!(ctx.now);
+            save(tx, &ctx, &doc, &private)?;
+        } else {
+            let status = status_of(&doc);
+            doc["status"] = json!(status.apply(Transition::AttemptFailed)?.as_str());
+            doc["next_action"] = Value::Null;
+            doc["payment_method"] = Value::Null;
+            doc["last_payment_error"] = json!({
+                "code": "payment_intent_authentication_failure",
+                "doc_url": tessera_core::error::doc_url("payment_intent_authentication_failure"),
+                "message": "The provided PaymentMethod has failed authentication. Provide a new PaymentMethod to attempt to fulfill this PaymentIntent again.",
+                "payment_method": pm,
+                "type": "invalid_request_error",
+            });
+            save(tx, &ctx, &doc, &private)?;
+            events::record(tx, &ctx, "payment_intent.payment_failed", &doc, Some(json!({ "status": status.as_str() })))?;
+        }
+        Ok::<_, Failure>((doc, private, pm))
+    })?;
+    let return_url = private["return_url"].as_str().map(str::to_owned);
+    if !authenticated {
+        return Ok((doc, return_url));
+    }
+    let doc = match attempt(&ctx, doc, private, pm) {
+        Ok(doc) => doc,
+        Err(Failure::Api(e)) if e.payment_intent.is_some() => e.payment_intent.unwrap_or_default(),
+        Err(e) => return Err(e),
+    };
+    Ok((doc, return_url))
+}

@@ -1,0 +1,536 @@
+//! PaymentIntents: `/v1/payment_intents`. The attempt itself (authorization,
+//! 3-D Secure, outcomes) is in [`confirm`].
+
+pub(crate) mod confirm;
+
+use serde_json::{Value, json};
+use tessera_core::ApiError;
+use tessera_core::ids::{ObjectKind, payment_intent_of_client_secret};
+use tessera_core::money::parse_currency;
+use tessera_core::payment_intent::{Action, CaptureMethod, PaymentIntentStatus, Transition};
+use tessera_crypto::{constant_time_eq, random};
+use tessera_store::{NewObject, Tx};
+
+use super::{load, new_metadata, update_metadata};
+use crate::events;
+use crate::form::Params;
+use crate::list::Page;
+use crate::pipeline::{Ctx, Outcome};
+use confirm::ConfirmRequest;
+
+pub(crate) use confirm::complete_challenge;
+
+/// The status of a stored PaymentIntent document.
+pub(crate) fn status_of(doc: &Value) -> PaymentIntentStatus {
+    serde_json::from_value(doc["status"].clone())
+        .unwrap_or(PaymentIntentStatus::RequiresPaymentMethod)
+}
+
+/// Writes a PaymentIntent document with its indexed customer.
+pub(crate) fn save(tx: &Tx<'_>, ctx: &Ctx<'_>, doc: &Value, private: &Value) -> Outcome<()> {
+    let id = doc["id"].as_str().unwrap_or_default();
+    tx.update_object(
+        ctx.scope(),
+        id,
+        (doc["customer"].as_str(), None),
+        doc,
+        Some(private),
+    )?;
+    Ok(())
+}
+
+/// `payment_method_options[card][request_three_d_secure]`: the outer `None` when
+/// `payment_method_options` was not sent at all.
+pub(super) fn three_d_secure_option(p: &mut Params) -> Result<Option<Option<String>>, ApiError> {
+    let Some(mut options) = p.map("payment_method_options")? else {
+        return Ok(None);
+    };
+    let mut choice = None;
+    if let Some(mut card) = options.map("card")? {
+        choice = card.one_of("request_three_d_secure", &["automatic", "any", "challenge"])?;
+        card.finish()?;
+    }
+    options.finish()?;
+    Ok(Some(choice))
+}
+
+/// `setup_future_usage`, where an empty value unsets it.
+pub(super) fn setup_future_usage(p: &mut Params) -> Result<Option<String>, ApiError> {
+    let value = p.raw_str("setup_future_usage")?;
+    if value
+        .as_deref()
+        .is_some_and(|s| !["", "on_session", "off_session"].contains(&s))
+    {
+        return Err(ApiError::invalid_request(
+            "setup_future_usage",
+            "Invalid setup_future_usage: must be on_session or off_session.",
+        ));
+    }
+    Ok(value)
+}
+
+/// `payment_method_types` (or its newer name `allowed_payment_method_types`): card only.
+pub(super) fn payment_method_types(p: &mut Params) -> Result<(), ApiError> {
+    for name in ["payment_method_types", "allowed_payment_method_types"] {
+        if let Some(types) = p.strings(name)?
+            && types.iter().any(|t| t != "card")
+        {
+            return Err(ApiError::invalid_request(
+                name,
+                format!("Invalid {name}: Tessera supports card payments only."),
+            ));
+        }
+    }
+    Ok(())
+}
+
+fn customer_exists(tx: &Tx<'_>, ctx: &Ctx<'_>, id: &str) -> Outcome<()> {
+    match tx.get_object(ctx.scope(), "customer", id)? {
+        Some(c) if c.doc["deleted"] != true => Ok(()),
+        _ => Err(ApiError::no_such("customer", id, "customer").into()),
+    }
+}
+
+/// `POST /v1/payment_intents`
+pub(crate) fn create(ctx: &Ctx<'_>, p: &mut Params) -> Outcome<Value> {
+    let amount = p
+        .int("amount")?
+        .ok_or_else(|| ApiError::missing("amount"))?;
+    let currency = parse_currency(&p.required("currency")?, "currency")?;
+    currency.validate_amount(amount, "amount")?;
+    let capture_method = p.one_of(
+        "capture_method",
+        &["automatic", "automatic_async", "manual"],
+    )?;
+    let capture_method = capture_method
+        .as_deref()
+        .and_then(CaptureMethod::parse)
+        .unwrap_or(CaptureMethod::AutomaticAsync);
+    p.one_of("confirmation_method", &["automatic", "manual"])?;
+    let customer = p.string("customer")?;
+    let metadata = new_metadata(p)?;
+    let mut strings = json!({});
+    for field in [
+        "description",
+        "receipt_email",
+        "statement_descriptor",
+        "statement_descriptor_suffix",
+    ] {
+        strings[field] = p.string(field)?.map_or(Value::Null, Value::String);
+    }
+    let setup_future_usage = p.one_of("setup_future_usage", &["on_session", "off_session"])?;
+    payment_method_types(p)?;
+    let automatic_payment_methods = match p.map("automatic_payment_methods")? {
+        None => Value::Null,
+        Some(mut apm) => {
+            let enabled = apm.bool("enabled")?.unwrap_or(false);
+            let redirects = apm.one_of("allow_redirects", &["always", "never"])?;
+            apm.finish()?;
+            json!({ "allow_redirects": redirects, "enabled": enabled })
+        }
+    };
+    let request_three_d_secure = three_d_secure_option(p)?
+        .flatten()
+        .unwrap_or_else(|| "automatic".to_owned());
+    let confirm = p.bool("confirm")?.unwrap_or(false);
+    let mut confirm_request = ConfirmRequest::take(p, ctx)?;
+    if !confirm && let Some(param) = confirm_request.confirm_only_param() {
+        return Err(ApiError::invalid_request(
+            param,
+            format!("{param} can only be used when confirm=true."),
+        )
+        .into());
+    }
+    p.take("use_stripe_sdk");
+    p.finish()?;
+
+    let id = random::object_id(ObjectKind::PaymentIntent.prefix());
+    let client_secret = format!("{id}_secret_{}", random::base62(25));
+    let doc = json!({
+        "id": id,
+        "object": "payment_intent",
+        "amount": amount,
+        "amount_capturable": 0,
+        "amount_details": { "tip": {} },
+        "amount_received": 0,
+        "application": null,
+        "application_fee_amount": null,
+        "automatic_payment_methods": automatic_payment_methods,
+        "canceled_at": null,
+        "cancellation_reason": null,
+        "capture_method": capture_method.as_str(),
+        "client_secret": client_secret,
+        "confirmation_method": "automatic",
+        "created": ctx.now,
+        "currency": currency.code(),
+        "customer": customer,
+        "description": strings["description"],
+        "last_payment_error": null,
+        "latest_charge": null,
+        "livemode": ctx.scope().livemode,
+        "metadata": metadata,
+        "next_action": null,
+        "on_behalf_of": null,
+        "payment_method": null,
+        "payment_method_configuration_details": null,
+        "payment_method_options": { "card": {
+            "installments": null, "mandate_options": null, "network": null,
+            "request_three_d_secure": request_three_d_secure,
+        } },
+        "payment_method_types": ["card"],
+        "processing": null,
+        "receipt_email": strings["receipt_email"],
+        "review": null,
+        "setup_future_usage": setup_future_usage,
+        "shipping": null,
+        "source": null,
+        "statement_descriptor": strings["statement_descriptor"],
+        "statement_descriptor_suffix": strings["statement_descriptor_suffix"],
+        "status": "requires_payment_method",
+        "transfer_data": null,
+        "transfer_group": null,
+    });
+    // A payment method given without confirm=true is attached now.
+    let payment_method = if confirm {
+        None
+    } else {
+        confirm_request.payment_method(ctx)?
+    };
+    let doc = ctx.app.store.write(|tx| {
+        if let Some(c) = doc["customer"].as_str() {
+            customer_exists(tx, ctx, c)?;
+        }
+        let mut doc = doc.clone();
+        if let Some(pm) = &payment_method {
+            doc["payment_method"] = pm["id"].clone();
+            doc["status"] = json!(
+                PaymentIntentStatus::RequiresPaymentMethod
+                    .apply(Transition::PaymentMethodAttached)?
+                    .as_str()
+            );
+        }
+        let private = json!({});
+        tx.insert_object(
+            ctx.scope(),
+            &NewObject {
+                id: &id,
+                kind: "payment_intent",
+                created: ctx.now,
+                ref1: doc["customer"].as_str(),
+                ref2: None,
+                doc: &doc,
+                private: Some(&private),
+            },
+        )?;
+        events::record(tx, ctx, "payment_intent.created", &doc, None)?;
+        Ok::<_, crate::pipeline::Failure>(doc)
+    })?;
+    if confirm {
+        return confirm::run(ctx, &id, confirm_request);
+    }
+    Ok(doc)
+}
+
+/// Checks a `client_secret` against the intent's, in constant time.
+fn client_secret_matches(doc: &Value, presented: &str) -> bool {
+    let actual = doc["client_secret"].as_str().unwrap_or_default();
+    constant_time_eq(actual.as_bytes(), presented.as_bytes())
+}
+
+/// Publishable keys must present the intent's client secret; the error does not say
+/// whether the intent exists.
+pub(crate) fn require_client_secret(
+    ctx: &Ctx<'_>,
+    doc: &Value,
+    presented: Option<&str>,
+) -> Result<(), ApiError> {
+    if !ctx.caller.is_publishable() && presented.is_none() {
+        return Ok(());
+    }
+    let id = doc["id"].as_str().unwrap_or_default();
+    match presented {
+        None => Err(ApiError::missing("client_secret")),
+        Some(s)
+            if payment_intent_of_client_secret(s) == Some(id) && client_secret_matches(doc, s) =>
+        {
+            Ok(())
+        }
+        Some(_) => Err(ApiError::no_such("payment_intent", id, "intent")),
+    }
+}
+
+/// Loads an intent, answering 404 to publishable keys without its client secret.
+fn load_for_caller(ctx: &Ctx<'_>, id: &str, client_secret: Option<&str>) -> Outcome<Value> {
+    let doc = ctx
+        .app
+        .store
+        .read(|tx| load(tx, ctx, ObjectKind::PaymentIntent, id, "intent"))?
+        .doc;
+    require_client_secret(ctx, &doc, client_secret)?;
+    Ok(doc)
+}
+
+/// `GET /v1/payment_intents/:id`
+pub(crate) fn retrieve(ctx: &Ctx<'_>, id: &str, p: &mut Params) -> Outcome<Value> {
+    let client_secret = p.string("client_secret")?;
+    p.finish()?;
+    load_for_caller(ctx, id, client_secret.as_deref())
+}
+
+/// `POST /v1/payment_intents/:id`
+pub(crate) fn update(ctx: &Ctx<'_>, id: &str, p: &mut Params) -> Outcome<Value> {
+    let amount = p.int("amount")?;
+    let currency = p
+        .string("currency")?
+        .map(|c| parse_currency(&c, "currency"))
+        .transpose()?;
+    let customer = p.raw_str("customer")?;
+    let capture_method = p.one_of(
+        "capture_method",
+        &["automatic", "automatic_async", "manual"],
+    )?;
+    let setup_future_usage = setup_future_usage(p)?;
+    let mut strings = Vec::new();
+    for field in [
+        "description",
+        "receipt_email",
+        "statement_descriptor",
+        "statement_descriptor_suffix",
+    ] {
+        if let Some(v) = p.raw_str(field)? {
+            strings.push((field, v));
+        }
+    }
+    let metadata = p.metadata()?;
+    payment_method_types(p)?;
+    let three_d_secure =
+        three_d_secure_option(p)?.map(|c| c.unwrap_or_else(|| "automatic".to_owned()));
+    let payment_method = p.string("payment_method")?;
+    p.finish()?;
+    let payment_method = payment_method
+        .map(|pm| super::payment_methods::resolve(ctx, &pm, "payment_method"))
+        .transpose()?;
+
+    ctx.app.store.write(|tx| {
+        let found = load(tx, ctx, ObjectKind::PaymentIntent, id, "intent")?;
+        let mut doc = found.doc;
+        let status = status_of(&doc);
+        status.allows(Action::Update)?;
+        let currency = match &currency {
+            Some(c) => *c,
+            None => parse_currency(doc["currency"].as_str().unwrap_or("usd"), "currency")?,
+        };
+        if amount.is_some() || currency.code() != doc["currency"] {
+            let amount = amount.unwrap_or(doc["amount"].as_i64().unwrap_or(0));
+            currency.validate_amount(amount, "amount")?;
+            doc["amount"] = json!(amount);
+            doc["currency"] = json!(currency.code());
+        }
+        if let Some(c) = &customer {
+            if c.is_empty() {
+                doc["customer"] = Value::Null;
+            } else {
+                customer_exists(tx, ctx, c)?;
+                doc["customer"] = json!(c);
+            }
+        }
+        if let Some(m) = &capture_method {
+            doc["capture_method"] = json!(m);
+        }
+        if let Some(s) = &setup_future_usage {
+            doc["setup_future_usage"] = if s.is_empty() { Value::Null } else { json!(s) };
+        }
+        for (field, v) in &strings {
+            doc[*field] = if v.is_empty() { Value::Null } else { json!(v) };
+        }
+        if let Some(choice) = &three_d_secure {
+            doc["payment_method_options"]["card"]["request_three_d_secure"] = json!(choice);
+        }
+        update_metadata(&mut doc, metadata);
+        if let Some(pm) = &payment_method {
+            doc["payment_method"] = pm["id"].clone();
+            doc["next_action"] = Value::Null;
+            doc["status"] = json!(PaymentIntentStatus::RequiresConfirmation.as_str());
+        }
+        save(tx, ctx, &doc, &found.private)?;
+        Ok(doc)
+    })
+}
+
+/// `POST /v1/payment_intents/:id/confirm`
+pub(crate) fn confirm(ctx: &Ctx<'_>, id: &str, p: &mut Params) -> Outcome<Value> {
+    let client_secret = p.string("client_secret")?;
+    let request = ConfirmRequest::take(p, ctx)?;
+    p.take("use_stripe_sdk");
+    p.finish()?;
+    load_for_caller(ctx, id, client_secret.as_deref())?;
+    confirm::run(ctx, id, request)
+}
+
+/// `POST /v1/payment_intents/:id/capture`
+pub(crate) fn capture(ctx: &Ctx<'_>, id: &str, p: &mut Params) -> Outcome<Value> {
+    let amount_to_capture = p.int("amount_to_capture")?;
+    let metadata = p.metadata()?;
+    let descriptor = p.string("statement_descriptor")?;
+    let suffix = p.string("statement_descriptor_suffix")?;
+    p.bool("final_capture")?;
+    p.finish()?;
+    let processor = &ctx.app.processor;
+    let (doc, will_dispute, charge) = ctx.app.store.write(|tx| {
+        let found = load(tx, ctx, ObjectKind::PaymentIntent, id, "intent")?;
+        let mut doc = found.doc;
+        let status = status_of(&doc);
+        let next = status.apply(Transition::Captured)?;
+        let capturable = doc["amount_capturable"].as_i64().unwrap_or(0);
+        let amount = amount_to_capture.unwrap_or(capturable);
+        if amount <= 0 || amount > capturable {
+            return Err(ApiError::invalid_request(
+                "amount_to_capture",
+                format!(
+                    "amount_to_capture must be between 1 and the amount_capturable ({capturable})."
+                ),
+            )
+            .with_code("amount_too_large")
+            .into());
+        }
+        let charge_id = doc["latest_charge"].as_str().unwrap_or_default().to_owned();
+        let charge = load(tx, ctx, ObjectKind::Charge, &charge_id, "latest_charge")?;
+        let processor_data = charge.private["processor_data"]
+            .as_str()
+            .unwrap_or_default()
+            .to_owned();
+        if !processor.capture(&processor_data, amount) {
+            return Err(ApiError::card(
+                "processing_error",
+                None,
+                "The capture could not be processed. Try again.",
+            )
+            .into());
+        }
+        let mut charge_doc = charge.doc;
+        super::charges::capture_in_doc(tx, ctx.scope(), ctx.now, &mut charge_doc, amount)?;
+        tx.update_object(
+            ctx.scope(),
+            &charge_id,
+            (
+                charge_doc["customer"].as_str(),
+                charge_doc["payment_intent"].as_str(),
+            ),
+            &charge_doc,
+            Some(&charge.private),
+        )?;
+        events::record(
+            tx,
+            ctx,
+            "charge.captured",
+            &charge_doc,
+            Some(json!({ "captured": false, "amount_captured": 0 })),
+        )?;
+        doc["status"] = json!(next.as_str());
+        doc["amount_received"] = json!(amount);
+        doc["amount_capturable"] = json!(0);
+        if let Some(d) = &descriptor {
+            doc["statement_descriptor"] = json!(d);
+        }
+        if let Some(s) = &suffix {
+            doc["statement_descriptor_suffix"] = json!(s);
+        }
+        update_metadata(&mut doc, metadata);
+        save(tx, ctx, &doc, &found.private)?;
+        events::record(
+            tx,
+            ctx,
+            "payment_intent.succeeded",
+            &doc,
+            Some(json!({ "status": status.as_str() })),
+        )?;
+        Ok::<_, crate::pipeline::Failure>((
+            doc,
+            processor.will_dispute(&processor_data),
+            charge_doc,
+        ))
+    })?;
+    if will_dispute {
+        ctx.app
+            .store
+            .write(|tx| confirm::open_dispute(tx, ctx.scope(), ctx.now, &charge))?;
+    }
+    Ok(doc)
+}
+
+/// `POST /v1/payment_intents/:id/cancel`
+pub(crate) fn cancel(ctx: &Ctx<'_>, id: &str, p: &mut Params) -> Outcome<Value> {
+    let reason = p.one_of(
+        "cancellation_reason",
+        &[
+            "duplicate",
+            "fraudulent",
+            "requested_by_customer",
+            "abandoned",
+        ],
+    )?;
+    p.finish()?;
+    ctx.app.store.write(|tx| {
+        let found = load(tx, ctx, ObjectKind::PaymentIntent, id, "intent")?;
+        let mut doc = found.doc;
+        let status = status_of(&doc);
+        let next = status.apply(Transition::Canceled)?;
+        if status == PaymentIntentStatus::RequiresCapture {
+            // Release the authorization; the uncaptured amount is returned to the shopper.
+            let charge_id = doc["latest_charge"].as_str().unwrap_or_default().to_owned();
+            let charge = load(tx, ctx, ObjectKind::Charge, &charge_id, "latest_charge")?;
+            ctx.app.processor.void(
+                charge.private["processor_data"]
+                    .as_str()
+                    .unwrap_or_default(),
+            );
+            let mut charge_doc = charge.doc;
+            charge_doc["refunded"] = json!(true);
+            charge_doc["amount_refunded"] = charge_doc["amount"].clone();
+            tx.update_object(
+                ctx.scope(),
+                &charge_id,
+                (
+                    charge_doc["customer"].as_str(),
+                    charge_doc["payment_intent"].as_str(),
+                ),
+                &charge_doc,
+                Some(&charge.private),
+            )?;
+            events::record(
+                tx,
+                ctx,
+                "charge.refunded",
+                &charge_doc,
+                Some(json!({ "refunded": false, "amount_refunded": 0 })),
+            )?;
+        }
+        doc["status"] = json!(next.as_str());
+        doc["canceled_at"] = json!(ctx.now);
+        doc["cancellation_reason"] = json!(reason);
+        doc["amount_capturable"] = json!(0);
+        doc["next_action"] = Value::Null;
+        save(tx, ctx, &doc, &found.private)?;
+        events::record(
+            tx,
+            ctx,
+            "payment_intent.canceled",
+            &doc,
+            Some(json!({ "status": status.as_str() })),
+        )?;
+        Ok(doc)
+    })
+}
+
+/// `GET /v1/payment_intents?customer=…&created[gte]=…`
+pub(crate) fn list(ctx: &Ctx<'_>, p: &mut Params) -> Outcome<Value> {
+    let page = Page::take(p)?;
+    let customer = p.string("customer")?;
+    p.finish()?;
+    page.fetch(
+        ctx,
+        ObjectKind::PaymentIntent,
+        "/v1/payment_intents",
+        (customer.as_deref(), None),
+    )
+}

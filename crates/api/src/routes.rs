@@ -1,0 +1,190 @@
+//! The `/v1` endpoints, as typed calls.
+
+use axum::http::Method;
+
+/// One API operation, with the ids its path names.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Call {
+    CustomerCreate,
+    CustomerList,
+    CustomerRetrieve(String),
+    CustomerUpdate(String),
+    CustomerDelete(String),
+    CustomerPaymentMethods(String),
+    PaymentMethodCreate,
+    PaymentMethodList,
+    PaymentMethodRetrieve(String),
+    PaymentMethodUpdate(String),
+    PaymentMethodAttach(String),
+    PaymentMethodDetach(String),
+    PaymentIntentCreate,
+    PaymentIntentList,
+    PaymentIntentRetrieve(String),
+    PaymentIntentUpdate(String),
+    PaymentIntentConfirm(String),
+    PaymentIntentCapture(String),
+    PaymentIntentCancel(String),
+    ChargeList,
+    ChargeRetrieve(String),
+    RefundCreate,
+    RefundList,
+    RefundRetrieve(String),
+    RefundUpdate(String),
+    EventList,
+    EventRetrieve(String),
+}
+
+impl Call {
+    /// Routes a method and path; `None` for anything that is not an endpoint.
+    pub(crate) fn parse(method: &Method, path: &str) -> Option<Call> {
+        let segments: Vec<&str> = path.trim_end_matches('/').split('/').skip(1).collect();
+        let id = |s: &str| s.to_owned();
+        let get = method == Method::GET;
+        let post = method == Method::POST;
+        let delete = method == Method::DELETE;
+        Some(match segments.as_slice() {
+            ["v1", "customers"] if post => Call::CustomerCreate,
+            ["v1", "customers"] if get => Call::CustomerList,
+            ["v1", "customers", c] if get => Call::CustomerRetrieve(id(c)),
+            ["v1", "customers", c] if post => Call::CustomerUpdate(id(c)),
+            ["v1", "customers", c] if delete => Call::CustomerDelete(id(c)),
+            ["v1", "customers", c, "payment_methods"] if get => Call::CustomerPaymentMethods(id(c)),
+            ["v1", "payment_methods"] if post => Call::PaymentMethodCreate,
+            ["v1", "payment_methods"] if get => Call::PaymentMethodList,
+            ["v1", "payment_methods", p] if get => Call::PaymentMethodRetrieve(id(p)),
+            ["v1", "payment_methods", p] if post => Call::PaymentMethodUpdate(id(p)),
+            ["v1", "payment_methods", p, "attach"] if post => Call::PaymentMethodAttach(id(p)),
+            ["v1", "payment_methods", p, "detach"] if post => Call::PaymentMethodDetach(id(p)),
+            ["v1", "payment_intents"] if post => Call::PaymentIntentCreate,
+            ["v1", "payment_intents"] if get => Call::PaymentIntentList,
+            ["v1", "payment_intents", p] if get => Call::PaymentIntentRetrieve(id(p)),
+            ["v1", "payment_intents", p] if post => Call::PaymentIntentUpdate(id(p)),
+            ["v1", "payment_intents", p, "confirm"] if post => Call::PaymentIntentConfirm(id(p)),
+            ["v1", "payment_intents", p, "capture"] if post => Call::PaymentIntentCapture(id(p)),
+            ["v1", "payment_intents", p, "cancel"] if post => Call::PaymentIntentCancel(id(p)),
+            ["v1", "charges"] if get => Call::ChargeList,
+            ["v1", "charges", c] if get => Call::ChargeRetrieve(id(c)),
+            ["v1", "refunds"] if post => Call::RefundCreate,
+            ["v1", "refunds"] if get => Call::RefundList,
+            ["v1", "refunds", r] if get => Call::RefundRetrieve(id(r)),
+            ["v1", "refunds", r] if post => Call::RefundUpdate(id(r)),
+            ["v1", "events"] if get => Call::EventList,
+            ["v1", "events", e] if get => Call::EventRetrieve(id(e)),
+            _ => return None,
+        })
+    }
+
+    /// The resource a restricted key needs permission for.
+    pub(crate) fn resource(&self) -> &'static str {
+        use Call::*;
+        match self {
+            CustomerCreate | CustomerList | CustomerRetrieve(_) | CustomerUpdate(_)
+            | CustomerDelete(_) => "customers",
+            CustomerPaymentMethods(_)
+            | PaymentMethodCreate
+            | PaymentMethodList
+            | PaymentMethodRetrieve(_)
+            | PaymentMethodUpdate(_)
+            | PaymentMethodAttach(_)
+            | PaymentMethodDetach(_) => "payment_methods",
+            PaymentIntentCreate
+            | PaymentIntentList
+            | PaymentIntentRetrieve(_)
+            | PaymentIntentUpdate(_)
+            | PaymentIntentConfirm(_)
+            | PaymentIntentCapture(_)
+            | PaymentIntentCancel(_) => "payment_intents",
+            ChargeList | ChargeRetrieve(_) => "charges",
+            RefundCreate | RefundList | RefundRetrieve(_) | RefundUpdate(_) => "refunds",
+            EventList | EventRetrieve(_) => "events",
+        }
+    }
+
+    /// Whether the call changes anything.
+    pub(crate) fn writes(&self) -> bool {
+        use Call::*;
+        !matches!(
+            self,
+            CustomerList
+                | CustomerRetrieve(_)
+                | CustomerPaymentMethods(_)
+                | PaymentMethodList
+                | PaymentMethodRetrieve(_)
+                | PaymentIntentList
+                | PaymentIntentRetrieve(_)
+                | ChargeList
+                | ChargeRetrieve(_)
+                | RefundList
+                | RefundRetrieve(_)
+                | EventList
+                | EventRetrieve(_)
+        )
+    }
+
+    /// The browser calls: the only ones a publishable key may make (PaymentIntent
+    /// calls additionally need the intent's client secret).
+    pub(crate) fn allowed_for_publishable_key(&self) -> bool {
+        matches!(
+            self,
+            Call::PaymentMethodCreate
+                | Call::PaymentIntentRetrieve(_)
+                | Call::PaymentIntentConfirm(_)
+        )
+    }
+
+    /// A short name for logs (`payment_intents.confirm`), carrying no caller data.
+    pub(crate) fn label(&self) -> &'static str {
+        use Call::*;
+        match self {
+            CustomerCreate => "customers.create",
+            CustomerList => "customers.list",
+            CustomerRetrieve(_) => "customers.retrieve",
+            CustomerUpdate(_) => "customers.update",
+            CustomerDelete(_) => "customers.delete",
+            CustomerPaymentMethods(_) => "customers.list_payment_methods",
+            PaymentMethodCreate => "payment_methods.create",
+            PaymentMethodList => "payment_methods.list",
+            PaymentMethodRetrieve(_) => "payment_methods.retrieve",
+            PaymentMethodUpdate(_) => "payment_methods.update",
+            PaymentMethodAttach(_) => "payment_methods.attach",
+            PaymentMethodDetach(_) => "payment_methods.detach",
+            PaymentIntentCreate => "payment_intents.create",
+            PaymentIntentList => "payment_intents.list",
+            PaymentIntentRetrieve(_) => "payment_intents.retrieve",
+            PaymentIntentUpdate(_) => "payment_intents.update",
+            PaymentIntentConfirm(_) => "payment_intents.confirm",
+            PaymentIntentCapture(_) => "payment_intents.capture",
+            PaymentIntentCancel(_) => "payment_intents.cancel",
+            ChargeList => "charges.list",
+            ChargeRetrieve(_) => "charges.retrieve",
+            RefundCreate => "refunds.create",
+            RefundList => "refunds.list",
+            RefundRetrieve(_) => "refunds.retrieve",
+            RefundUpdate(_) => "refunds.update",
+            EventList => "events.list",
+            EventRetrieve(_) => "events.retrieve",
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn paths_route_to_calls() {
+        assert_eq!(
+            Call::parse(&Method::POST, "/v1/payment_intents/pi_1/confirm"),
+            Some(Call::PaymentIntentConfirm("pi_1".into()))
+        );
+        assert_eq!(
+            Call::parse(&Method::GET, "/v1/customers/"),
+            Some(Call::CustomerList)
+        );
+        assert_eq!(
+            Call::parse(&Method::DELETE, "/v1/payment_intents/pi_1"),
+            None
+        );
+        assert_eq!(Call::parse(&Method::GET, "/v2/customers"), None);
+    }
+}

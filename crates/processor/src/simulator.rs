@@ -1,0 +1,189 @@
+//! The test-mode network simulator.
+
+use serde_json::json;
+use tessera_core::card::{CardChecks, Check};
+use tessera_core::ports::{
+    Authorization, AuthorizationRequest, Decision, Processor, RefundDecision, RiskAssessment,
+    ThreeDSecure, ThreeDSecureResult,
+};
+use tessera_vault::{ChargeableCard, Connector};
+
+use crate::test_cards::{Behaviour, alias, behaviour};
+
+/// Simulates a card network and issuers for test mode.
+#[derive(Debug, Clone, Default)]
+pub struct Simulator {
+    /// Decline attempts whose CVC check fails (an account setting).
+    pub block_cvc_failures: bool,
+}
+
+fn normal_risk(score: u8) -> RiskAssessment {
+    RiskAssessment {
+        level: "normal",
+        score,
+    }
+}
+
+impl Connector for Simulator {
+    fn authorize(
+        &self,
+        card: &ChargeableCard<'_>,
+        request: &AuthorizationRequest,
+    ) -> Authorization {
+        use Behaviour::*;
+        let behaviour = behaviour(card.number.digits());
+        let mut checks = CardChecks {
+            cvc_check: card.cvc.map(|_| Check::Pass),
+            address_line1_check: request.has_address_line1.then_some(Check::Pass),
+            address_postal_code_check: request.has_postal_code.then_some(Check::Pass),
+        };
+        let mut risk = normal_risk(20 + (request.amount % 30) as u8);
+        let mut three_d_secure = None;
+        let authenticated = request.three_d_secure == ThreeDSecure::Authenticated;
+        let supports_3ds = card.brand != tessera_core::card::Brand::Amex;
+
+        let needs_challenge = match behaviour {
+            ThreeDsAlways => true,
+            ThreeDsUnlessSetUp => !request.set_up_for_off_session,
+            ThreeDsRequired | ThreeDsThenDecline(..) => true,
+            _ => {
+                request.three_d_secure == ThreeDSecure::Any
+                    && supports_3ds
+                    && behaviour != Frictionless
+            }
+        };
+
+        let decision = if needs_challenge && !authenticated {
+            if request.off_session {
+                Decision::Declined {
+                    code: "authentication_required",
+                    decline_code: Some("authentication_required"),
+                    message: "Your card was declined. This transaction requires authentication.",
+                }
+            } else {
+                Decision::AuthenticationRequired
+            }
+        } else {
+            if authenticated {
+                three_d_secure = Some(ThreeDSecureResult::Authenticated);
+            } else if behaviour == Frictionless {
+                three_d_secure = Some(ThreeDSecureResult::Frictionless);
+            }
+            match behaviour {
+                Decline(code, decline_code, message)
+                | ThreeDsThenDecline(code, decline_code, message) => {
+                    if code == "incorrect_cvc" {
+                        checks.cvc_check = Some(Check::Fail);
+                    }
+                    Decision::Declined {
+                        code,
+                        decline_code,
+                        message,
+                    }
+                }
+                ChargeFails => Decision::Declined {
+                    code: "card_declined",
+                    decline_code: Some("generic_decline"),
+                    message: "Your card was declined.",
+                },
+                CvcFail => {
+                    checks.cvc_check = Some(Check::Fail);
+                    if self.block_cvc_failures {
+                        Decision::Declined {
+                            code: "incorrect_cvc",
+                            decline_code: None,
+                            message: "Your card's security code is incorrect.",
+                        }
+                    } else {
+                        Decision::Approved
+                    }
+                }
+                PostalFail => {
+                    checks.address_postal_code_check = Some(Check::Fail);
+                    Decision::Approved
+                }
+                AddressFail => {
+                    checks.address_line1_check = Some(Check::Fail);
+                    checks.address_postal_code_check = Some(Check::Fail);
+                    Decision::Approved
+                }
+                Line1Fail => {
+                    checks.address_line1_check = Some(Check::Fail);
+                    Decision::Approved
+                }
+                AddressUnavailable => {
+                    checks.address_line1_check = Some(Check::Unavailable);
+                    checks.address_postal_code_check = Some(Check::Unavailable);
+                    Decision::Approved
+                }
+                AlwaysBlock => {
+                    risk = RiskAssessment {
+                        level: "highest",
+                        score: 95,
+                    };
+                    Decision::Blocked
+                }
+                RiskHighest => {
+                    risk = RiskAssessment {
+                        level: "highest",
+                        score: 85,
+                    };
+                    Decision::Blocked
+                }
+                RiskElevated => {
+                    risk = RiskAssessment {
+                        level: "elevated",
+                        score: 70,
+                    };
+                    Decision::Approved
+                }
+                _ => Decision::Approved,
+            }
+        };
+        let processor_data = json!({
+            "refund": match behaviour { RefundPending => "pending", RefundFails => "fails", _ => "succeeds" },
+            "dispute": behaviour == Dispute,
+        })
+        .to_string();
+        Authorization {
+            decision,
+            checks,
+            risk,
+            three_d_secure,
+            processor_data,
+        }
+    }
+
+    fn test_card_number(&self, name: &str) -> Option<&'static str> {
+        alias(name)
+    }
+}
+
+fn data_field(processor_data: &str, field: &str) -> serde_json::Value {
+    serde_json::from_str::<serde_json::Value>(processor_data)
+        .ok()
+        .and_then(|v| v.get(field).cloned())
+        .unwrap_or_default()
+}
+
+impl Processor for Simulator {
+    fn capture(&self, _processor_data: &str, _amount: i64) -> bool {
+        true
+    }
+
+    fn refund(&self, processor_data: &str, _amount: i64) -> RefundDecision {
+        match data_field(processor_data, "refund").as_str() {
+            Some("pending") => RefundDecision::Pending,
+            Some("fails") => RefundDecision::Failed,
+            _ => RefundDecision::Succeeded,
+        }
+    }
+
+    fn void(&self, _processor_data: &str) {}
+
+    fn will_dispute(&self, processor_data: &str) -> bool {
+        data_field(processor_data, "dispute")
+            .as_bool()
+            .unwrap_or(false)
+    }
+}

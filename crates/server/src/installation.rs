@@ -1,0 +1,239 @@
+//! An installation of Tessera on disk: its data directory, master key, store and
+//! vault, and the commands that run or manage it.
+
+use std::fs;
+use std::io::Write;
+use std::os::unix::fs::DirBuilderExt;
+use std::path::Path;
+use std::sync::Arc;
+
+use tessera_api::accounts::{self, NewAccount};
+use tessera_api::{App, AppConfig};
+use tessera_crypto::MasterKey;
+use tessera_crypto::api_key::KeyKind;
+use tessera_processor::Simulator;
+use tessera_store::Store;
+use tessera_vault::Vault;
+
+use crate::config::Config;
+
+struct Installation {
+    master: MasterKey,
+    store: Arc<Store>,
+}
+
+fn open(config: &Config) -> Result<Installation, String> {
+    let dir = &config.data_dir;
+    if !dir.exists() {
+        fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o700)
+            .create(dir)
+            .map_err(|e| format!("cannot create data directory {}: {e}", dir.display()))?;
+    }
+    let master = match std::env::var("TESSERA_MASTER_KEY") {
+        Ok(text) => MasterKey::parse(&text).map_err(|e| e.to_string())?,
+        Err(_) => MasterKey::load_or_create(&config.master_key_file).map_err(|e| e.to_string())?,
+    };
+    let store = Store::open(&dir.join("tessera.db")).map_err(|e| e.to_string())?;
+    Ok(Installation {
+        master,
+        store: Arc::new(store),
+    })
+}
+
+fn open_vault(config: &Config, master: &MasterKey) -> Result<Vault, String> {
+    let dir = config.data_dir.join("vault");
+    if !dir.exists() {
+        fs::DirBuilder::new()
+            .mode(0o700)
+            .create(&dir)
+            .map_err(|e| format!("cannot create vault directory {}: {e}", dir.display()))?;
+    }
+    Vault::open(
+        &dir.join("vault.db"),
+        master,
+        Arc::new(Simulator::default()),
+    )
+    .map_err(|e| e.to_string())
+}
+
+fn print_account(account: &NewAccount) {
+    println!("Tessera created test-mode account {}", account.id);
+    println!("  secret key:      {}", account.secret_key.as_str());
+    println!("  publishable key: {}", account.publishable_key.as_str());
+}
+
+fn write_ready_file(path: &Path, api: &str) -> Result<(), String> {
+    let tmp = path.with_extension("tmp");
+    let body = serde_json::json!({ "api": api, "pid": std::process::id() }).to_string();
+    fs::write(&tmp, body)
+        .and_then(|()| fs::rename(&tmp, path))
+        .map_err(|e| format!("cannot write ready file {}: {e}", path.display()))
+}
+
+/// `tessera serve`
+pub fn serve(config: &Config, ready_file: Option<&Path>) -> Result<(), String> {
+    tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("TESSERA_LOG")
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+        )
+        .init();
+    let Installation { master, store } = open(config)?;
+    let vault = open_vault(config, &master)?;
+    let first_start = store
+        .read(|tx| tx.account_count())
+        .map_err(|e| e.to_string())?
+        == 0;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| format!("cannot start the runtime: {e}"))?;
+    runtime.block_on(async move {
+        let listener = tokio::net::TcpListener::bind(config.listen)
+            .await
+            .map_err(|e| format!("cannot listen on {}: {e}", config.listen))?;
+        let addr = listener.local_addr().map_err(|e| e.to_string())?;
+        let api_url = format!("http://{addr}");
+        if first_start {
+            let account = accounts::create_account(&store, &master).map_err(|e| e.to_string())?;
+            print_account(&account);
+            println!();
+            println!("These keys are shown once. Try them with the official Stripe SDK:");
+            println!();
+            println!("    import stripe");
+            println!("    client = stripe.StripeClient(\"{}\", base_addresses={{\"api\": \"{api_url}\"}})", account.secret_key.as_str());
+            println!("    pi = client.v1.payment_intents.create(params={{\"amount\": 1000, \"currency\": \"usd\", \"payment_method\": \"pm_card_visa\", \"confirm\": True}})");
+            println!("    print(pi.status)  # succeeded");
+            println!();
+        }
+        let app = App::new(
+            store.clone(),
+            Arc::new(vault),
+            Arc::new(Simulator::default()),
+            &master,
+            AppConfig {
+                max_body_bytes: config.max_body_bytes,
+                public_url: config.public_url.clone().unwrap_or_else(|| api_url.clone()),
+            },
+        );
+        println!("Tessera test mode: plain HTTP on loopback only. API listening on {api_url}");
+        let _ = std::io::stdout().flush();
+        tracing::info!(%addr, data_dir = %config.data_dir.display(), "tessera serving (test mode, plain HTTP on loopback)");
+        if let Some(path) = ready_file {
+            write_ready_file(path, &api_url)?;
+        }
+        axum::serve(listener, tessera_api::router(Arc::new(app)).into_make_service())
+            .with_graceful_shutdown(shutdown_signal())
+            .await
+            .map_err(|e| format!("server error: {e}"))
+    })?;
+    tracing::info!("tessera stopped");
+    Ok(())
+}
+
+async fn shutdown_signal() {
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {},
+        _ = term => {},
+    }
+}
+
+/// `tessera accounts create`
+pub fn create_account(config: &Config) -> Result<(), String> {
+    let inst = open(config)?;
+    let account = accounts::create_account(&inst.store, &inst.master).map_err(|e| e.to_string())?;
+    print_account(&account);
+    Ok(())
+}
+
+/// `tessera keys create`
+pub fn create_key(
+    config: &Config,
+    kind: KeyKind,
+    account: Option<&str>,
+    permissions: &[String],
+) -> Result<(), String> {
+    let inst = open(config)?;
+    let account =
+        match account {
+            Some(a) => a.to_owned(),
+            None => {
+                let ids = inst
+                    .store
+                    .read(|tx| tx.account_ids())
+                    .map_err(|e| e.to_string())?;
+                match ids.as_slice() {
+                    [only] => only.clone(),
+                    [] => return Err(
+                        "no account yet: run `tessera serve` once, or `tessera accounts create`"
+                            .into(),
+                    ),
+                    _ => {
+                        return Err(format!(
+                            "several accounts exist; choose one with --account ({})",
+                            ids.join(", ")
+                        ));
+                    }
+                }
+            }
+        };
+    if kind != KeyKind::Restricted && !permissions.is_empty() {
+        return Err("--permission applies to restricted keys only".into());
+    }
+    let permissions = match kind {
+        KeyKind::Restricted => {
+            Some(accounts::parse_permissions(permissions).map_err(|e| e.to_string())?)
+        }
+        _ => None,
+    };
+    let key = accounts::create_key(
+        &inst.store,
+        &inst.master,
+        &account,
+        kind,
+        permissions.as_deref(),
+    )
+    .map_err(|e| e.to_string())?;
+    println!("{}", key.as_str());
+    Ok(())
+}
+
+/// `tessera keys revoke`
+pub fn revoke_key(config: &Config, key: &str) -> Result<(), String> {
+    let inst = open(config)?;
+    if accounts::revoke_key(&inst.store, &inst.master, key.trim()).map_err(|e| e.to_string())? {
+        println!("revoked");
+        Ok(())
+    } else {
+        Err("no such key (or it is already revoked)".into())
+    }
+}
+
+/// `tessera vault rotate-key`
+pub fn rotate_vault_key(config: &Config) -> Result<(), String> {
+    let inst = open(config)?;
+    let id = open_vault(config, &inst.master)?.rotate_data_key()?;
+    println!(
+        "new data key {id} encrypts new cards; run `tessera vault reencrypt` to move existing ones"
+    );
+    Ok(())
+}
+
+/// `tessera vault reencrypt`
+pub fn reencrypt_vault(config: &Config) -> Result<(), String> {
+    let inst = open(config)?;
+    let moved = open_vault(config, &inst.master)?.reencrypt()?;
+    println!("re-encrypted {moved} card(s) under the active data key");
+    Ok(())
+}

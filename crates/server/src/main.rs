@@ -1,0 +1,163 @@
+//! `tessera`: the gateway binary.
+#![forbid(unsafe_code)]
+
+mod config;
+mod installation;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand, ValueEnum};
+use tessera_crypto::api_key::KeyKind;
+
+use config::{Config, Overrides};
+
+#[derive(Parser)]
+#[command(
+    name = "tessera",
+    version,
+    about = "Tessera: a self-hosted, security-first payment gateway"
+)]
+struct Cli {
+    /// Configuration file (TOML); also TESSERA_CONFIG.
+    #[arg(long, global = true)]
+    config: Option<PathBuf>,
+    /// Data directory (store, vault, master key); also TESSERA_DATA_DIR. Default ./tessera-data.
+    #[arg(long, global = true)]
+    data_dir: Option<PathBuf>,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the gateway.
+    Serve {
+        /// Listen address, IP:port; also TESSERA_LISTEN. Default 127.0.0.1:4242.
+        #[arg(long)]
+        listen: Option<String>,
+        /// Address clients reach the API at, if not the listen address; also TESSERA_PUBLIC_URL.
+        #[arg(long)]
+        public_url: Option<String>,
+        /// Write {"api": URL, "pid": N} here once listening.
+        #[arg(long)]
+        ready_file: Option<PathBuf>,
+    },
+    /// Manage API keys.
+    Keys {
+        #[command(subcommand)]
+        command: KeysCommand,
+    },
+    /// Manage accounts.
+    Accounts {
+        #[command(subcommand)]
+        command: AccountsCommand,
+    },
+    /// Card vault maintenance.
+    Vault {
+        #[command(subcommand)]
+        command: VaultCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum KeysCommand {
+    /// Create a test-mode key and print it (shown once).
+    Create {
+        /// What the key may do.
+        #[arg(long, value_enum)]
+        kind: Kind,
+        /// Account (default: the only account).
+        #[arg(long)]
+        account: Option<String>,
+        /// For restricted keys: RESOURCE=read|write, repeatable.
+        #[arg(long = "permission")]
+        permissions: Vec<String>,
+    },
+    /// Revoke a key.
+    Revoke {
+        /// The key.
+        key: String,
+    },
+}
+
+#[derive(Subcommand)]
+enum AccountsCommand {
+    /// Create a test-mode account with a secret and a publishable key.
+    Create,
+}
+
+#[derive(Subcommand)]
+enum VaultCommand {
+    /// Start a new data-encryption key for new cards.
+    RotateKey,
+    /// Re-encrypt every card stored under a retired data key.
+    Reencrypt,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum Kind {
+    Secret,
+    Publishable,
+    Restricted,
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let listen_flags = match &cli.command {
+        Command::Serve {
+            listen, public_url, ..
+        } => (listen.clone(), public_url.clone()),
+        _ => (None, None),
+    };
+    let overrides = Overrides {
+        config_file: cli.config.clone(),
+        data_dir: cli.data_dir.clone(),
+        listen: listen_flags.0,
+        public_url: listen_flags.1,
+    };
+    let config = match Config::resolve(&overrides, |k| std::env::var(k).ok()) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("tessera: configuration error: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let result = match cli.command {
+        Command::Serve { ready_file, .. } => installation::serve(&config, ready_file.as_deref()),
+        Command::Keys {
+            command:
+                KeysCommand::Create {
+                    kind,
+                    account,
+                    permissions,
+                },
+        } => {
+            let kind = match kind {
+                Kind::Secret => KeyKind::Secret,
+                Kind::Publishable => KeyKind::Publishable,
+                Kind::Restricted => KeyKind::Restricted,
+            };
+            installation::create_key(&config, kind, account.as_deref(), &permissions)
+        }
+        Command::Keys {
+            command: KeysCommand::Revoke { key },
+        } => installation::revoke_key(&config, &key),
+        Command::Accounts {
+            command: AccountsCommand::Create,
+        } => installation::create_account(&config),
+        Command::Vault {
+            command: VaultCommand::RotateKey,
+        } => installation::rotate_vault_key(&config),
+        Command::Vault {
+            command: VaultCommand::Reencrypt,
+        } => installation::reencrypt_vault(&config),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("tessera: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}

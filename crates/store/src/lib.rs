@@ -1,0 +1,140 @@
+//! Tessera's durable store.
+//!
+//! Every payments object is kept as its wire document (the JSON a merchant sees) plus
+//! a private document for state that is never shown (processor references, challenge
+//! tokens), with a few indexed columns for the lookups the API makes: by id, by kind in
+//! creation order, and by one or two references (a PaymentIntent's customer, an
+//! event's type). A state change and the events it causes are written in one
+//! transaction ([`Store::write`]), so an acknowledged change never lacks its event.
+//!
+//! The embedded backend is SQLite in WAL mode with `synchronous=FULL`: a commit is on
+//! disk before the API answers.
+#![forbid(unsafe_code)]
+
+mod accounts;
+mod error;
+mod idempotency;
+mod objects;
+
+use std::path::Path;
+use std::sync::Mutex;
+
+use rusqlite::{Connection, TransactionBehavior};
+
+pub use accounts::{ApiKeyRecord, NewApiKey};
+pub use error::StoreError;
+pub use idempotency::IdempotencyClaim;
+pub use objects::{CreatedFilter, ListPage, ListQuery, NewObject, StoredObject};
+
+const SCHEMA: &str = "
+CREATE TABLE IF NOT EXISTS accounts (
+    id TEXT PRIMARY KEY,
+    created INTEGER NOT NULL,
+    settings TEXT NOT NULL DEFAULT '{}'
+);
+CREATE TABLE IF NOT EXISTS api_keys (
+    hash BLOB PRIMARY KEY,
+    account TEXT NOT NULL REFERENCES accounts(id),
+    kind TEXT NOT NULL,
+    livemode INTEGER NOT NULL,
+    last4 TEXT NOT NULL,
+    permissions TEXT,
+    created INTEGER NOT NULL,
+    revoked_at INTEGER
+);
+CREATE TABLE IF NOT EXISTS objects (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+    id TEXT NOT NULL UNIQUE,
+    account TEXT NOT NULL,
+    livemode INTEGER NOT NULL,
+    kind TEXT NOT NULL,
+    created INTEGER NOT NULL,
+    ref1 TEXT,
+    ref2 TEXT,
+    deleted INTEGER NOT NULL DEFAULT 0,
+    doc TEXT NOT NULL,
+    private TEXT
+);
+CREATE INDEX IF NOT EXISTS objects_by_kind ON objects(account, livemode, kind, seq);
+CREATE INDEX IF NOT EXISTS objects_by_ref1 ON objects(account, livemode, kind, ref1, seq);
+CREATE INDEX IF NOT EXISTS objects_by_ref2 ON objects(account, livemode, kind, ref2, seq);
+CREATE TABLE IF NOT EXISTS idempotency (
+    account TEXT NOT NULL,
+    livemode INTEGER NOT NULL,
+    key TEXT NOT NULL,
+    request_hash BLOB NOT NULL,
+    endpoint TEXT NOT NULL,
+    status INTEGER,
+    body TEXT,
+    started_at INTEGER NOT NULL,
+    PRIMARY KEY (account, livemode, key)
+);
+";
+
+/// The account and mode every object belongs to: test and live data never mix.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Scope {
+    /// `acct_…`
+    pub account: String,
+    /// Live mode (`sk_live_`) or test mode.
+    pub livemode: bool,
+}
+
+/// The embedded SQLite store.
+pub struct Store {
+    conn: Mutex<Connection>,
+}
+
+/// A transaction on the store; objects, events and keys are read and written through it.
+pub struct Tx<'a> {
+    tx: rusqlite::Transaction<'a>,
+}
+
+impl Store {
+    /// Opens or creates the database at `path`.
+    pub fn open(path: &Path) -> Result<Store, StoreError> {
+        let conn = Connection::open(path)
+            .map_err(|e| StoreError::new(format!("{}: {e}", path.display())))?;
+        conn.execute_batch(
+            "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL; PRAGMA foreign_keys=ON; PRAGMA busy_timeout=5000;",
+        )?;
+        conn.execute_batch(SCHEMA)?;
+        Ok(Store {
+            conn: Mutex::new(conn),
+        })
+    }
+
+    fn run<T, E: From<StoreError>>(
+        &self,
+        behavior: TransactionBehavior,
+        commit: bool,
+        f: impl FnOnce(&Tx<'_>) -> Result<T, E>,
+    ) -> Result<T, E> {
+        let mut conn = self.conn.lock().unwrap_or_else(|p| p.into_inner());
+        let tx = conn
+            .transaction_with_behavior(behavior)
+            .map_err(StoreError::from)?;
+        let tx = Tx { tx };
+        let out = f(&tx)?;
+        if commit {
+            tx.tx.commit().map_err(StoreError::from)?;
+        }
+        Ok(out)
+    }
+
+    /// Runs `f` in a write transaction, committed (durably) only if `f` succeeds.
+    pub fn write<T, E: From<StoreError>>(
+        &self,
+        f: impl FnOnce(&Tx<'_>) -> Result<T, E>,
+    ) -> Result<T, E> {
+        self.run(TransactionBehavior::Immediate, true, f)
+    }
+
+    /// Runs `f` on a consistent snapshot.
+    pub fn read<T, E: From<StoreError>>(
+        &self,
+        f: impl FnOnce(&Tx<'_>) -> Result<T, E>,
+    ) -> Result<T, E> {
+        self.run(TransactionBehavior::Deferred, false, f)
+    }
+}

@@ -41,7 +41,7 @@ pub struct ApiKeyRecord {
 impl Tx<'_> {
     /// Creates an account.
     pub fn create_account(&self, id: &str, created: i64) -> Result<(), StoreError> {
-        self.tx.execute(
+        self.conn.execute(
             "INSERT INTO accounts (id, created) VALUES (?1, ?2)",
             params![id, created],
         )?;
@@ -51,7 +51,7 @@ impl Tx<'_> {
     /// Whether the account exists.
     pub fn account_exists(&self, id: &str) -> Result<bool, StoreError> {
         Ok(self
-            .tx
+            .conn
             .query_row("SELECT 1 FROM accounts WHERE id = ?1", [id], |_| Ok(()))
             .optional()?
             .is_some())
@@ -60,7 +60,7 @@ impl Tx<'_> {
     /// Ids of every account, oldest first.
     pub fn account_ids(&self) -> Result<Vec<String>, StoreError> {
         let mut stmt = self
-            .tx
+            .conn
             .prepare("SELECT id FROM accounts ORDER BY created, id")?;
         let ids = stmt
             .query_map([], |r| r.get(0))?
@@ -71,13 +71,13 @@ impl Tx<'_> {
     /// Number of accounts.
     pub fn account_count(&self) -> Result<i64, StoreError> {
         Ok(self
-            .tx
+            .conn
             .query_row("SELECT count(*) FROM accounts", [], |r| r.get(0))?)
     }
 
     /// Stores a key's hash.
     pub fn insert_api_key(&self, key: &NewApiKey<'_>) -> Result<(), StoreError> {
-        self.tx.execute(
+        self.conn.execute(
             "INSERT INTO api_keys (hash, account, kind, livemode, last4, permissions, created) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
             params![key.hash, key.account, key.kind, key.livemode, key.last4, key.permissions, key.created],
         )?;
@@ -87,7 +87,7 @@ impl Tx<'_> {
     /// Finds a key by its hash.
     pub fn find_api_key(&self, hash: &[u8]) -> Result<Option<ApiKeyRecord>, StoreError> {
         Ok(self
-            .tx
+            .conn
             .query_row(
                 "SELECT account, kind, livemode, permissions, revoked_at IS NOT NULL FROM api_keys WHERE hash = ?1",
                 [hash],
@@ -106,7 +106,7 @@ impl Tx<'_> {
 
     /// Revokes a key; false when no such key exists.
     pub fn revoke_api_key(&self, hash: &[u8], at: i64) -> Result<bool, StoreError> {
-        Ok(self.tx.execute(
+        Ok(self.conn.execute(
             "UPDATE api_keys SET revoked_at = ?2 WHERE hash = ?1 AND revoked_at IS NULL",
             params![hash, at],
         )? == 1)

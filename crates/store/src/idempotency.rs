@@ -37,7 +37,7 @@ impl Tx<'_> {
         now: i64,
     ) -> Result<IdempotencyClaim, StoreError> {
         let existing = self
-            .tx
+            .conn
             .query_row(
                 "SELECT request_hash, endpoint, status, body, started_at FROM idempotency WHERE account = ?1 AND livemode = ?2 AND key = ?3",
                 params![scope.account, scope.livemode, key],
@@ -54,7 +54,7 @@ impl Tx<'_> {
             .optional()?;
         match existing {
             None => {
-                self.tx.execute(
+                self.conn.execute(
                     "INSERT INTO idempotency (account, livemode, key, request_hash, endpoint, started_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
                     params![scope.account, scope.livemode, key, request_hash, endpoint, now],
                 )?;
@@ -67,7 +67,7 @@ impl Tx<'_> {
                 match (status, body) {
                     (Some(status), Some(body)) => Ok(IdempotencyClaim::Replay { status, body }),
                     _ if now - started > ABANDONED_AFTER_SECS => {
-                        self.tx.execute(
+                        self.conn.execute(
                             "UPDATE idempotency SET started_at = ?4 WHERE account = ?1 AND livemode = ?2 AND key = ?3",
                             params![scope.account, scope.livemode, key, now],
                         )?;
@@ -87,7 +87,7 @@ impl Tx<'_> {
         status: u16,
         body: &str,
     ) -> Result<(), StoreError> {
-        self.tx.execute(
+        self.conn.execute(
             "UPDATE idempotency SET status = ?4, body = ?5 WHERE account = ?1 AND livemode = ?2 AND key = ?3",
             params![scope.account, scope.livemode, key, status, body],
         )?;
@@ -96,7 +96,7 @@ impl Tx<'_> {
 
     /// Forgets a claim whose request was rejected before it executed.
     pub fn release_idempotency_key(&self, scope: &Scope, key: &str) -> Result<(), StoreError> {
-        self.tx.execute(
+        self.conn.execute(
             "DELETE FROM idempotency WHERE account = ?1 AND livemode = ?2 AND key = ?3 AND status IS NULL",
             params![scope.account, scope.livemode, key],
         )?;

@@ -17,9 +17,9 @@ mod idempotency;
 mod objects;
 
 use std::path::Path;
-use std::sync::Mutex;
 
-use rusqlite::{Connection, TransactionBehavior};
+use rusqlite::Connection;
+use tessera_durable::{CommitFailed, Database};
 
 pub use accounts::{ApiKeyRecord, NewApiKey};
 pub use error::StoreError;
@@ -82,59 +82,64 @@ pub struct Scope {
 
 /// The embedded SQLite store.
 pub struct Store {
-    conn: Mutex<Connection>,
+    db: Database,
 }
 
 /// A transaction on the store; objects, events and keys are read and written through it.
 pub struct Tx<'a> {
-    tx: rusqlite::Transaction<'a>,
+    conn: &'a Connection,
+}
+
+/// A write's failure: the caller's own error, or the store's.
+enum WriteError<E> {
+    Caller(E),
+    Store(StoreError),
+}
+
+impl<E> From<rusqlite::Error> for WriteError<E> {
+    fn from(e: rusqlite::Error) -> Self {
+        WriteError::Store(e.into())
+    }
+}
+
+impl<E> From<CommitFailed> for WriteError<E> {
+    fn from(e: CommitFailed) -> Self {
+        WriteError::Store(StoreError::new(e.to_string()))
+    }
 }
 
 impl Store {
     /// Opens or creates the database at `path`.
     pub fn open(path: &Path) -> Result<Store, StoreError> {
-        let conn = Connection::open(path)
+        let db = Database::open(path, SCHEMA)
             .map_err(|e| StoreError::new(format!("{}: {e}", path.display())))?;
-        conn.execute_batch(
-            "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL; PRAGMA foreign_keys=ON; PRAGMA busy_timeout=5000;",
-        )?;
-        conn.execute_batch(SCHEMA)?;
-        Ok(Store {
-            conn: Mutex::new(conn),
-        })
+        Ok(Store { db })
     }
 
-    fn run<T, E: From<StoreError>>(
-        &self,
-        behavior: TransactionBehavior,
-        commit: bool,
-        f: impl FnOnce(&Tx<'_>) -> Result<T, E>,
-    ) -> Result<T, E> {
-        let mut conn = self.conn.lock().unwrap_or_else(|p| p.into_inner());
-        let tx = conn
-            .transaction_with_behavior(behavior)
-            .map_err(StoreError::from)?;
-        let tx = Tx { tx };
-        let out = f(&tx)?;
-        if commit {
-            tx.tx.commit().map_err(StoreError::from)?;
-        }
-        Ok(out)
-    }
-
-    /// Runs `f` in a write transaction, committed (durably) only if `f` succeeds.
+    /// Runs `f` in a write transaction. It returns once `f`'s work is durably committed
+    /// (concurrent writers share the commit), or rolled back if `f` or the commit failed.
     pub fn write<T, E: From<StoreError>>(
         &self,
         f: impl FnOnce(&Tx<'_>) -> Result<T, E>,
     ) -> Result<T, E> {
-        self.run(TransactionBehavior::Immediate, true, f)
+        self.db
+            .write(|conn| f(&Tx { conn }).map_err(WriteError::Caller))
+            .map_err(|e| match e {
+                WriteError::Caller(e) => e,
+                WriteError::Store(e) => E::from(e),
+            })
     }
 
-    /// Runs `f` on a consistent snapshot.
+    /// Runs `f` on a consistent snapshot of committed data.
     pub fn read<T, E: From<StoreError>>(
         &self,
         f: impl FnOnce(&Tx<'_>) -> Result<T, E>,
     ) -> Result<T, E> {
-        self.run(TransactionBehavior::Deferred, false, f)
+        self.db
+            .read(|conn| f(&Tx { conn }).map_err(WriteError::Caller))
+            .map_err(|e| match e {
+                WriteError::Caller(e) => e,
+                WriteError::Store(e) => E::from(e),
+            })
     }
 }

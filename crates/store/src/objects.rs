@@ -77,7 +77,7 @@ pub struct ListPage {
 impl Tx<'_> {
     /// Inserts a new object.
     pub fn insert_object(&self, scope: &Scope, obj: &NewObject<'_>) -> Result<(), StoreError> {
-        self.tx.execute(
+        self.conn.execute(
             "INSERT INTO objects (id, account, livemode, kind, created, ref1, ref2, doc, private)
              VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
             params![
@@ -104,7 +104,7 @@ impl Tx<'_> {
         doc: &Value,
         private: Option<&Value>,
     ) -> Result<(), StoreError> {
-        let n = self.tx.execute(
+        let n = self.conn.execute(
             "UPDATE objects SET ref1 = ?4, ref2 = ?5, doc = ?6, private = ?7 WHERE id = ?1 AND account = ?2 AND livemode = ?3",
             params![id, scope.account, scope.livemode, refs.0, refs.1, doc.to_string(), private.map(Value::to_string)],
         )?;
@@ -116,7 +116,7 @@ impl Tx<'_> {
 
     /// Marks an object deleted: it is no longer listed and its document becomes `doc`.
     pub fn delete_object(&self, scope: &Scope, id: &str, doc: &Value) -> Result<(), StoreError> {
-        self.tx.execute(
+        self.conn.execute(
             "UPDATE objects SET deleted = 1, ref1 = NULL, ref2 = NULL, doc = ?4, private = NULL
              WHERE id = ?1 AND account = ?2 AND livemode = ?3",
             params![id, scope.account, scope.livemode, doc.to_string()],
@@ -132,7 +132,7 @@ impl Tx<'_> {
         id: &str,
     ) -> Result<Option<StoredObject>, StoreError> {
         let row = self
-            .tx
+            .conn
             .query_row(
                 "SELECT doc, private FROM objects WHERE id = ?1 AND account = ?2 AND livemode = ?3 AND kind = ?4",
                 params![id, scope.account, scope.livemode, kind],
@@ -155,7 +155,7 @@ impl Tx<'_> {
     /// such as a 3-D Secure challenge, which carry no API key).
     pub fn scope_of(&self, kind: &str, id: &str) -> Result<Option<Scope>, StoreError> {
         Ok(self
-            .tx
+            .conn
             .query_row(
                 "SELECT account, livemode FROM objects WHERE id = ?1 AND kind = ?2",
                 params![id, kind],
@@ -171,7 +171,7 @@ impl Tx<'_> {
 
     fn seq_of(&self, scope: &Scope, kind: &str, id: &str) -> Result<Option<i64>, StoreError> {
         Ok(self
-            .tx
+            .conn
             .query_row(
                 "SELECT seq FROM objects WHERE id = ?1 AND account = ?2 AND livemode = ?3 AND kind = ?4",
                 params![id, scope.account, scope.livemode, kind],
@@ -236,7 +236,7 @@ impl Tx<'_> {
             },
             SqlValue::Integer(i64::from(q.limit) + 1),
         );
-        let mut stmt = self.tx.prepare_cached(&sql)?;
+        let mut stmt = self.conn.prepare_cached(&sql)?;
         let docs = stmt
             .query_map(rusqlite::params_from_iter(args), |r| r.get::<_, String>(0))?
             .collect::<Result<Vec<_>, _>>()?;

@@ -2,14 +2,15 @@
 
 use std::fmt;
 use std::path::Path;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, RwLock, RwLockReadGuard};
 
-use rusqlite::{Connection, OptionalExtension, params};
-use tessera_core::card::{CardFacts, CardRejection, bin_facts, validate_expiry, year_month_of};
+use rusqlite::{OptionalExtension, params};
+use tessera_core::card::{CardFacts, bin_facts, validate_expiry, year_month_of};
 use tessera_core::ports::{
     Authorization, AuthorizationRequest, CardInput, CardVault, Decision, TokenizeError, VaultError,
 };
 use tessera_crypto::{MasterKey, SubKey, aead, fingerprint};
+use tessera_durable::{CommitFailed, Database};
 use zeroize::Zeroizing;
 
 use crate::connector::{ChargeableCard, Connector};
@@ -37,15 +38,11 @@ CREATE TABLE IF NOT EXISTS cards (
 
 /// The card vault.
 pub struct Vault {
-    inner: Mutex<Inner>,
+    db: Database,
+    kek: SubKey,
+    keys: RwLock<DataKeys>,
     fingerprint_key: SubKey,
     connector: Arc<dyn Connector>,
-}
-
-struct Inner {
-    db: Connection,
-    kek: SubKey,
-    keys: DataKeys,
 }
 
 /// Why the vault could not open.
@@ -59,6 +56,22 @@ impl fmt::Display for VaultOpenError {
 }
 
 impl std::error::Error for VaultOpenError {}
+
+/// A failure inside the vault's database; its text is for logs only.
+#[derive(Debug)]
+struct DbError(String);
+
+impl From<rusqlite::Error> for DbError {
+    fn from(e: rusqlite::Error) -> DbError {
+        DbError(e.to_string())
+    }
+}
+
+impl From<CommitFailed> for DbError {
+    fn from(e: CommitFailed) -> DbError {
+        DbError(e.to_string())
+    }
+}
 
 /// A card row as stored: payment method, account, data key, PAN and CVC ciphertexts.
 type StoredCard = (String, String, String, Vec<u8>, Option<Vec<u8>>);
@@ -79,81 +92,69 @@ impl Vault {
         master: &MasterKey,
         connector: Arc<dyn Connector>,
     ) -> Result<Vault, VaultOpenError> {
-        let db = Connection::open(path)
+        let db = Database::open(path, SCHEMA)
             .map_err(|e| VaultOpenError(format!("{}: {e}", path.display())))?;
-        // Durable commits; erased CVCs are overwritten on disk, not just unlinked.
-        db.execute_batch(
-            "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL; PRAGMA secure_delete=ON;",
-        )
-        .and_then(|()| db.execute_batch(SCHEMA))
-        .map_err(|e| VaultOpenError(e.to_string()))?;
+        // Erased CVCs are overwritten on disk, not just unlinked.
+        db.configure_writer("PRAGMA secure_delete=ON")
+            .map_err(|e| VaultOpenError(e.to_string()))?;
         let kek = master.derive("vault/key-encryption-key");
-        let keys = DataKeys::load(&db, &kek).map_err(VaultOpenError)?;
+        let keys = db
+            .write(|conn| DataKeys::load(conn, &kek).map_err(DbError))
+            .map_err(|e| VaultOpenError(e.0))?;
         Ok(Vault {
-            inner: Mutex::new(Inner { db, kek, keys }),
+            db,
+            kek,
+            keys: RwLock::new(keys),
             fingerprint_key: master.derive("vault/card-fingerprint"),
             connector,
         })
     }
 
+    fn keys(&self) -> RwLockReadGuard<'_, DataKeys> {
+        self.keys.read().unwrap_or_else(|p| p.into_inner())
+    }
+
     /// Starts a new data key: new records are encrypted under it, existing ones stay
     /// readable until [`Vault::reencrypt`] moves them.
     pub fn rotate_data_key(&self) -> Result<String, String> {
-        let mut inner = self.lock();
-        let Inner { db, kek, keys } = &mut *inner;
-        keys.create(db, kek)
+        let mut keys = self.keys.write().unwrap_or_else(|p| p.into_inner());
+        self.db
+            .write(|conn| keys.create(conn, &self.kek).map_err(DbError))
+            .map_err(|e| e.0)
     }
 
     /// Re-encrypts every card stored under a retired data key with the active one.
     /// Returns how many records moved.
     pub fn reencrypt(&self) -> Result<usize, String> {
-        let mut inner = self.lock();
-        let Inner { db, keys, .. } = &mut *inner;
+        let keys = self.keys();
         let (active_id, active) = keys.active();
-        let active_id = active_id.to_owned();
-        let tx = db.transaction().map_err(|e| e.to_string())?;
-        let rows: Vec<StoredCard> = {
-            let mut stmt = tx
-                .prepare("SELECT payment_method, account, data_key, pan_ct, cvc_ct FROM cards WHERE data_key != ?1")
-                .map_err(|e| e.to_string())?;
-            stmt.query_map([&active_id], |r| {
-                Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?))
-            })
-            .map_err(|e| e.to_string())?
-            .collect::<Result<_, _>>()
-            .map_err(|e| e.to_string())?
-        };
-        for (pm, account, key_id, pan_ct, cvc_ct) in &rows {
-            let old = keys
-                .get(key_id)
-                .ok_or_else(|| format!("data key {key_id} is missing"))?;
-            let pan = Zeroizing::new(
-                aead::open(old, &pan_aad(account, pm), pan_ct).map_err(|e| e.to_string())?,
-            );
-            let new_pan = aead::seal(active, &pan_aad(account, pm), &pan);
-            let new_cvc = match cvc_ct {
-                Some(ct) => {
-                    let cvc = Zeroizing::new(
-                        aead::open(old, &cvc_aad(account, pm), ct).map_err(|e| e.to_string())?,
-                    );
-                    Some(aead::seal(active, &cvc_aad(account, pm), &cvc))
+        self.db
+            .write(|conn| {
+                let rows: Vec<StoredCard> = {
+                    let mut stmt = conn.prepare(
+                        "SELECT payment_method, account, data_key, pan_ct, cvc_ct FROM cards WHERE data_key != ?1",
+                    )?;
+                    stmt.query_map([active_id], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?)))?
+                        .collect::<Result<_, _>>()?
+                };
+                for (pm, account, key_id, pan_ct, cvc_ct) in &rows {
+                    let old = keys
+                        .get(key_id)
+                        .ok_or_else(|| DbError(format!("data key {key_id} is missing")))?;
+                    let reseal = |aad: Vec<u8>, ct: &[u8]| -> Result<Vec<u8>, DbError> {
+                        let plain = Zeroizing::new(aead::open(old, &aad, ct).map_err(|e| DbError(e.to_string()))?);
+                        Ok(aead::seal(active, &aad, &plain))
+                    };
+                    let new_pan = reseal(pan_aad(account, pm), pan_ct)?;
+                    let new_cvc = cvc_ct.as_ref().map(|ct| reseal(cvc_aad(account, pm), ct)).transpose()?;
+                    conn.execute(
+                        "UPDATE cards SET data_key = ?1, pan_ct = ?2, cvc_ct = ?3 WHERE payment_method = ?4",
+                        params![active_id, new_pan, new_cvc, pm],
+                    )?;
                 }
-                None => None,
-            };
-            tx.execute(
-                "UPDATE cards SET data_key = ?1, pan_ct = ?2, cvc_ct = ?3 WHERE payment_method = ?4",
-                params![active_id, new_pan, new_cvc, pm],
-            )
-            .map_err(|e| e.to_string())?;
-        }
-        tx.commit().map_err(|e| e.to_string())?;
-        Ok(rows.len())
-    }
-
-    fn lock(&self) -> std::sync::MutexGuard<'_, Inner> {
-        // A panic while holding the lock cannot leave a half-written record: every
-        // write is one SQLite statement or transaction.
-        self.inner.lock().unwrap_or_else(|p| p.into_inner())
+                Ok(rows.len())
+            })
+            .map_err(|e: DbError| e.0)
     }
 
     fn store(
@@ -179,8 +180,8 @@ impl Vault {
             ),
             three_d_secure_supported: number.brand() != tessera_core::card::Brand::Amex,
         };
-        let inner = self.lock();
-        let (key_id, key) = inner.keys.active();
+        let keys = self.keys();
+        let (key_id, key) = keys.active();
         let pan_ct = aead::seal(
             key,
             &pan_aad(account, payment_method),
@@ -193,15 +194,70 @@ impl Vault {
                 c.digits().as_bytes(),
             )
         });
-        inner
-            .db
-            .execute(
-                "INSERT INTO cards (payment_method, account, data_key, pan_ct, cvc_ct, exp_month, exp_year, created_at)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
-                params![payment_method, account, key_id, pan_ct, cvc_ct, exp.0, exp.1, now()],
-            )
-            .map_err(|e| TokenizeError::Unavailable(e.to_string()))?;
+        self.db
+            .write(|conn| {
+                conn.execute(
+                    "INSERT INTO cards (payment_method, account, data_key, pan_ct, cvc_ct, exp_month, exp_year, created_at)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+                    params![payment_method, account, key_id, pan_ct, cvc_ct, exp.0, exp.1, now()],
+                )
+                .map_err(DbError::from)
+            })
+            .map_err(|e| TokenizeError::Unavailable(e.0))?;
         Ok(facts)
+    }
+
+    /// Decrypts a stored card: its number, CVC (while held) and expiry.
+    fn open_card(
+        &self,
+        account: &str,
+        payment_method: &str,
+    ) -> Result<(CardNumber, Option<Cvc>, u32, u32), VaultError> {
+        let row = self
+            .db
+            .read(|conn| {
+                conn.query_row(
+                    "SELECT data_key, pan_ct, cvc_ct, exp_month, exp_year FROM cards WHERE payment_method = ?1 AND account = ?2",
+                    params![payment_method, account],
+                    |r| {
+                        Ok((
+                            r.get::<_, String>(0)?,
+                            r.get::<_, Vec<u8>>(1)?,
+                            r.get::<_, Option<Vec<u8>>>(2)?,
+                            r.get::<_, u32>(3)?,
+                            r.get::<_, u32>(4)?,
+                        ))
+                    },
+                )
+                .optional()
+            })
+            .map_err(|e: rusqlite::Error| VaultError::Unavailable(e.to_string()))?
+            .ok_or(VaultError::NotFound)?;
+        let (key_id, pan_ct, cvc_ct, exp_month, exp_year) = row;
+        let keys = self.keys();
+        let key = keys
+            .get(&key_id)
+            .ok_or_else(|| VaultError::Unavailable(format!("data key {key_id} is missing")))?;
+        let decrypt = |aad: Vec<u8>, ct: &[u8]| -> Result<Zeroizing<String>, VaultError> {
+            let plain = Zeroizing::new(aead::open(key, &aad, ct).map_err(|_| {
+                VaultError::Unavailable("card record failed authentication".into())
+            })?);
+            std::str::from_utf8(&plain)
+                .map(|s| Zeroizing::new(s.to_owned()))
+                .map_err(|_| VaultError::Unavailable("card record is not text".into()))
+        };
+        let pan = decrypt(pan_aad(account, payment_method), &pan_ct)?;
+        let number = CardNumber::parse(&pan)
+            .map_err(|_| VaultError::Unavailable("stored card number is invalid".into()))?;
+        let cvc = match cvc_ct {
+            Some(ct) => Cvc::parse(
+                &decrypt(cvc_aad(account, payment_method), &ct)?,
+                number.brand(),
+            )
+            .ok(),
+            None => None,
+        };
+        Ok((number, cvc, exp_month, exp_year))
     }
 }
 
@@ -243,52 +299,7 @@ impl CardVault for Vault {
         payment_method: &str,
         request: &AuthorizationRequest,
     ) -> Result<Authorization, VaultError> {
-        let (number, cvc, exp_month, exp_year) = {
-            let inner = self.lock();
-            let row = inner
-                .db
-                .query_row(
-                    "SELECT data_key, pan_ct, cvc_ct, exp_month, exp_year FROM cards WHERE payment_method = ?1 AND account = ?2",
-                    params![payment_method, account],
-                    |r| {
-                        Ok((
-                            r.get::<_, String>(0)?,
-                            r.get::<_, Vec<u8>>(1)?,
-                            r.get::<_, Option<Vec<u8>>>(2)?,
-                            r.get::<_, u32>(3)?,
-                            r.get::<_, u32>(4)?,
-                        ))
-                    },
-                )
-                .optional()
-                .map_err(|e| VaultError::Unavailable(e.to_string()))?
-                .ok_or(VaultError::NotFound)?;
-            let (key_id, pan_ct, cvc_ct, exp_month, exp_year) = row;
-            let key = inner
-                .keys
-                .get(&key_id)
-                .ok_or_else(|| VaultError::Unavailable(format!("data key {key_id} is missing")))?;
-            let decrypt = |aad: Vec<u8>, ct: &[u8]| -> Result<Zeroizing<String>, VaultError> {
-                let plain = Zeroizing::new(aead::open(key, &aad, ct).map_err(|_| {
-                    VaultError::Unavailable("card record failed authentication".into())
-                })?);
-                std::str::from_utf8(&plain)
-                    .map(|s| Zeroizing::new(s.to_owned()))
-                    .map_err(|_| VaultError::Unavailable("card record is not text".into()))
-            };
-            let pan = decrypt(pan_aad(account, payment_method), &pan_ct)?;
-            let number = CardNumber::parse(&pan).map_err(|_: CardRejection| {
-                VaultError::Unavailable("stored card number is invalid".into())
-            })?;
-            let cvc = match cvc_ct {
-                Some(ct) => {
-                    let cvc = decrypt(cvc_aad(account, payment_method), &ct)?;
-                    Cvc::parse(&cvc, number.brand()).ok()
-                }
-                None => None,
-            };
-            (number, cvc, exp_month, exp_year)
-        };
+        let (number, cvc, exp_month, exp_year) = self.open_card(account, payment_method)?;
         let card = ChargeableCard {
             number: &number,
             cvc: cvc.as_ref(),
@@ -299,13 +310,15 @@ impl CardVault for Vault {
         let authorization = self.connector.authorize(&card, request);
         if authorization.decision != Decision::AuthenticationRequired && cvc.is_some() {
             // PCI DSS 3.3.1: no CVC is kept once an authorization has been decided.
-            self.lock()
-                .db
-                .execute(
-                    "UPDATE cards SET cvc_ct = NULL WHERE payment_method = ?1 AND account = ?2",
-                    params![payment_method, account],
-                )
-                .map_err(|e| VaultError::Unavailable(e.to_string()))?;
+            self.db
+                .write(|conn| {
+                    conn.execute(
+                        "UPDATE cards SET cvc_ct = NULL WHERE payment_method = ?1 AND account = ?2",
+                        params![payment_method, account],
+                    )
+                    .map_err(DbError::from)
+                })
+                .map_err(|e| VaultError::Unavailable(e.0))?;
         }
         Ok(authorization)
     }

@@ -18,6 +18,7 @@ mod auth;
 mod events;
 mod expand;
 pub mod form;
+pub mod jobs;
 mod list;
 mod pipeline;
 mod resources;

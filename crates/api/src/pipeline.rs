@@ -54,6 +54,11 @@ impl Ctx<'_> {
     pub(crate) fn scope(&self) -> &Scope {
         &self.caller.scope
     }
+
+    /// The request's time in unix milliseconds, for scheduling.
+    pub(crate) fn now_ms(&self) -> i64 {
+        self.now * 1000
+    }
 }
 
 /// The API version Tessera's objects and events follow.

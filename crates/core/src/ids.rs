@@ -20,11 +20,13 @@ pub enum ObjectKind {
     BalanceTransaction,
     /// `dp_`
     Dispute,
+    /// `prv_`
+    Review,
 }
 
 impl ObjectKind {
     /// All kinds, for lookups by prefix.
-    pub const ALL: [ObjectKind; 8] = [
+    pub const ALL: [ObjectKind; 9] = [
         ObjectKind::PaymentIntent,
         ObjectKind::PaymentMethod,
         ObjectKind::Customer,
@@ -33,6 +35,7 @@ impl ObjectKind {
         ObjectKind::Event,
         ObjectKind::BalanceTransaction,
         ObjectKind::Dispute,
+        ObjectKind::Review,
     ];
 
     /// The id prefix, including the underscore.
@@ -46,6 +49,7 @@ impl ObjectKind {
             ObjectKind::Event => "evt_",
             ObjectKind::BalanceTransaction => "txn_",
             ObjectKind::Dispute => "dp_",
+            ObjectKind::Review => "prv_",
         }
     }
 
@@ -60,6 +64,7 @@ impl ObjectKind {
             ObjectKind::Event => "event",
             ObjectKind::BalanceTransaction => "balance_transaction",
             ObjectKind::Dispute => "dispute",
+            ObjectKind::Review => "review",
         }
     }
 

@@ -20,6 +20,8 @@ pub struct FileConfig {
     pub max_body_bytes: Option<usize>,
     /// Master key file, if not `<data_dir>/master.key`.
     pub master_key_file: Option<PathBuf>,
+    /// How long the vault keeps the CVC of a card no payment has used, in seconds.
+    pub cvc_ttl_seconds: Option<i64>,
 }
 
 /// Validated settings.
@@ -35,6 +37,8 @@ pub struct Config {
     pub max_body_bytes: usize,
     /// Master key file.
     pub master_key_file: PathBuf,
+    /// CVC time-to-live for cards never charged.
+    pub cvc_ttl_seconds: i64,
 }
 
 /// Values given on the command line.
@@ -52,6 +56,7 @@ pub struct Overrides {
 
 const DEFAULT_LISTEN: &str = "127.0.0.1:4242";
 const DEFAULT_MAX_BODY: usize = 256 * 1024;
+const DEFAULT_CVC_TTL: i64 = 15 * 60;
 
 impl Config {
     /// Resolves the layers. `env` is a lookup so tests can supply their own.
@@ -115,12 +120,24 @@ impl Config {
             .map(PathBuf::from)
             .or(file.master_key_file)
             .unwrap_or_else(|| data_dir.join("master.key"));
+        let cvc_ttl_seconds = match env("TESSERA_CVC_TTL_SECONDS") {
+            Some(v) => v
+                .parse()
+                .map_err(|_| format!("TESSERA_CVC_TTL_SECONDS '{v}' is not a number of seconds"))?,
+            None => file.cvc_ttl_seconds.unwrap_or(DEFAULT_CVC_TTL),
+        };
+        if !(1..=86_400).contains(&cvc_ttl_seconds) {
+            return Err(format!(
+                "cvc_ttl_seconds {cvc_ttl_seconds} must be between 1 and 86400"
+            ));
+        }
         Ok(Config {
             data_dir,
             listen,
             public_url,
             max_body_bytes,
             master_key_file,
+            cvc_ttl_seconds,
         })
     }
 }

@@ -109,29 +109,68 @@ pub fn serve(config: &Config, ready_file: Option<&Path>) -> Result<(), String> {
             println!("    print(pi.status)  # succeeded");
             println!();
         }
-        let app = App::new(
+        let vault = Arc::new(vault);
+        let app = Arc::new(App::new(
             store.clone(),
-            Arc::new(vault),
+            vault.clone(),
             Arc::new(Simulator::default()),
             &master,
             AppConfig {
                 max_body_bytes: config.max_body_bytes,
                 public_url: config.public_url.clone().unwrap_or_else(|| api_url.clone()),
             },
-        );
+        ));
+        let workers = spawn_workers(app.clone(), vault.clone(), config.cvc_ttl_seconds);
         println!("Tessera test mode: plain HTTP on loopback only. API listening on {api_url}");
         let _ = std::io::stdout().flush();
         tracing::info!(%addr, data_dir = %config.data_dir.display(), "tessera serving (test mode, plain HTTP on loopback)");
         if let Some(path) = ready_file {
             write_ready_file(path, &api_url)?;
         }
-        axum::serve(listener, tessera_api::router(Arc::new(app)).into_make_service())
+        let served = axum::serve(listener, tessera_api::router(app).into_make_service())
             .with_graceful_shutdown(shutdown_signal())
             .await
-            .map_err(|e| format!("server error: {e}"))
+            .map_err(|e| format!("server error: {e}"));
+        workers.abort();
+        // No checkout continues past a clean stop: erase every CVC still held.
+        match tokio::task::spawn_blocking(move || vault.erase_unused_cvcs(0)).await {
+            Ok(Ok(n)) => tracing::info!(erased = n, "erased unused CVCs at shutdown"),
+            Ok(Err(e)) => tracing::error!("could not erase unused CVCs at shutdown: {e}"),
+            Err(e) => tracing::error!("CVC erasure panicked: {e}"),
+        }
+        served
     })?;
     tracing::info!("tessera stopped");
     Ok(())
+}
+
+/// Background work: scheduled jobs (every 250 ms) and the expiry of CVCs that no
+/// payment used (every minute, and once at start for what a crash left behind).
+fn spawn_workers(
+    app: Arc<App>,
+    vault: Arc<Vault>,
+    cvc_ttl_seconds: i64,
+) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        let mut jobs = tokio::time::interval(std::time::Duration::from_millis(250));
+        let mut cvcs = tokio::time::interval(std::time::Duration::from_secs(60));
+        loop {
+            tokio::select! {
+                _ = jobs.tick() => {
+                    let app = app.clone();
+                    let _ = tokio::task::spawn_blocking(move || tessera_api::jobs::run_due_jobs(&app)).await;
+                }
+                _ = cvcs.tick() => {
+                    let vault = vault.clone();
+                    match tokio::task::spawn_blocking(move || vault.erase_unused_cvcs(cvc_ttl_seconds)).await {
+                        Ok(Ok(n)) if n > 0 => tracing::info!(erased = n, "erased expired unused CVCs"),
+                        Ok(Err(e)) => tracing::error!("CVC expiry failed: {e}"),
+                        _ => {}
+                    }
+                }
+            }
+        }
+    })
 }
 
 async fn shutdown_signal() {

@@ -14,6 +14,7 @@
 mod accounts;
 mod error;
 mod idempotency;
+mod jobs;
 mod objects;
 
 use std::path::Path;
@@ -24,6 +25,7 @@ use tessera_durable::{CommitFailed, Database};
 pub use accounts::{ApiKeyRecord, NewApiKey};
 pub use error::StoreError;
 pub use idempotency::IdempotencyClaim;
+pub use jobs::DueJob;
 pub use objects::{CreatedFilter, ListPage, ListQuery, NewObject, StoredObject};
 
 const SCHEMA: &str = "
@@ -58,6 +60,15 @@ CREATE TABLE IF NOT EXISTS objects (
 CREATE INDEX IF NOT EXISTS objects_by_kind ON objects(account, livemode, kind, seq);
 CREATE INDEX IF NOT EXISTS objects_by_ref1 ON objects(account, livemode, kind, ref1, seq);
 CREATE INDEX IF NOT EXISTS objects_by_ref2 ON objects(account, livemode, kind, ref2, seq);
+CREATE TABLE IF NOT EXISTS jobs (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    due_at_ms INTEGER NOT NULL,
+    account TEXT NOT NULL,
+    livemode INTEGER NOT NULL,
+    action TEXT NOT NULL,
+    object TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS jobs_by_due ON jobs(due_at_ms, id);
 CREATE TABLE IF NOT EXISTS idempotency (
     account TEXT NOT NULL,
     livemode INTEGER NOT NULL,

@@ -157,6 +157,22 @@ impl Vault {
             .map_err(|e: DbError| e.0)
     }
 
+    /// Erases the CVCs of cards created more than `older_than_secs` ago that no
+    /// authorization has used (a PaymentMethod created and never charged). With 0,
+    /// erases every CVC still held. Returns how many were erased.
+    pub fn erase_unused_cvcs(&self, older_than_secs: i64) -> Result<usize, String> {
+        let cutoff = now() - older_than_secs;
+        self.db
+            .write(|conn| {
+                conn.execute(
+                    "UPDATE cards SET cvc_ct = NULL WHERE cvc_ct IS NOT NULL AND created_at <= ?1",
+                    [cutoff],
+                )
+                .map_err(DbError::from)
+            })
+            .map_err(|e| e.0)
+    }
+
     fn store(
         &self,
         account: &str,

@@ -252,3 +252,33 @@ fn ready_made_test_cards_resolve_through_the_connector() {
             .is_none()
     );
 }
+
+#[test]
+fn unused_cvcs_expire() {
+    let dir = tempfile::tempdir().unwrap();
+    let vault = Vault::open(
+        &dir.path().join("vault.db"),
+        &master(),
+        Arc::new(Recorder::default()),
+    )
+    .unwrap();
+    vault
+        .tokenize("acct_1", "pm_1", input("4242424242424242", Some("123")))
+        .unwrap();
+    assert_eq!(
+        vault.erase_unused_cvcs(3600).unwrap(),
+        0,
+        "a fresh CVC is kept for its checkout"
+    );
+    assert_eq!(vault.erase_unused_cvcs(0).unwrap(), 1);
+    drop(vault);
+    let db = rusqlite::Connection::open(dir.path().join("vault.db")).unwrap();
+    let cvcs: i64 = db
+        .query_row(
+            "SELECT count(*) FROM cards WHERE cvc_ct IS NOT NULL",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert_eq!(cvcs, 0);
+}

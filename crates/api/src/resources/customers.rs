@@ -120,7 +120,7 @@ pub(crate) fn update(ctx: &Ctx<'_>, id: &str, p: &mut Params) -> Outcome<Value> 
         if let Some(a) = &new_address {
             doc["address"] = a.clone();
         }
-        update_metadata(&mut doc, metadata);
+        update_metadata(&mut doc, metadata)?;
         tx.update_object(ctx.scope(), id, (doc["email"].as_str(), None), &doc, None)?;
         events::record(
             tx,

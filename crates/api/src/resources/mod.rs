@@ -6,6 +6,7 @@ pub(crate) mod events;
 pub(crate) mod payment_intents;
 pub(crate) mod payment_methods;
 pub(crate) mod refunds;
+pub(crate) mod reviews;
 
 use serde_json::{Map, Value, json};
 use tessera_core::ApiError;
@@ -38,16 +39,27 @@ pub(crate) fn new_metadata(params: &mut Params) -> Result<Value, ApiError> {
     Ok(Value::Object(map))
 }
 
-/// Applies a request's metadata change to an existing object's document.
-pub(crate) fn update_metadata(doc: &mut Value, change: Option<MetadataChange>) {
+/// Applies a request's metadata change to an existing object's document; the merged
+/// result must still have at most 50 keys.
+pub(crate) fn update_metadata(
+    doc: &mut Value,
+    change: Option<MetadataChange>,
+) -> Result<(), ApiError> {
     if let Some(change) = change {
         if !doc["metadata"].is_object() {
             doc["metadata"] = json!({});
         }
         if let Some(map) = doc["metadata"].as_object_mut() {
             change.apply(map);
+            if map.len() > 50 {
+                return Err(ApiError::invalid_request(
+                    "metadata",
+                    "Invalid metadata: an object can have at most 50 metadata keys; remove some by setting them to an empty value.",
+                ));
+            }
         }
     }
+    Ok(())
 }
 
 /// Takes an optional string field for an update: absent leaves it, empty clears it.

@@ -250,7 +250,7 @@ pub(crate) fn update(ctx: &Ctx<'_>, id: &str, p: &mut Params) -> Outcome<Value> 
             .with_param("card[exp_month]")
             .into());
         }
-        update_metadata(&mut doc, metadata);
+        update_metadata(&mut doc, metadata)?;
         tx.update_object(
             ctx.scope(),
             id,

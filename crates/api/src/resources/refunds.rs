@@ -5,7 +5,7 @@ use tessera_core::ApiError;
 use tessera_core::ids::ObjectKind;
 use tessera_core::ports::RefundDecision;
 use tessera_crypto::random;
-use tessera_store::NewObject;
+use tessera_store::{NewObject, Scope, Tx};
 
 use super::{load, new_metadata, update_metadata};
 use crate::events::{self, previous_attributes};
@@ -13,6 +13,73 @@ use crate::form::Params;
 use crate::list::Page;
 use crate::pipeline::{Ctx, Failure, Outcome};
 use crate::resources::charges::balance_transaction;
+
+/// The scheduled action that fails an accepted refund.
+pub(crate) const FAIL_REFUND: &str = "refund.fail";
+
+/// How long after creation the simulated issuer fails a refund.
+const REFUND_FAILURE_DELAY_MS: i64 = 1_000;
+
+/// Fails refund `id`: the money stays with the merchant and the charge is refundable
+/// again. Runs as a scheduled job, in the job's transaction.
+pub(crate) fn fail_refund(tx: &Tx<'_>, scope: &Scope, now: i64, id: &str) -> Outcome<()> {
+    let Some(found) = tx.get_object(scope, "refund", id)? else {
+        return Ok(());
+    };
+    let before = found.doc;
+    if before["status"] == "failed" {
+        return Ok(());
+    }
+    let mut doc = before.clone();
+    let amount = doc["amount"].as_i64().unwrap_or(0);
+    let charge_id = doc["charge"].as_str().unwrap_or_default().to_owned();
+    doc["status"] = json!("failed");
+    doc["failure_reason"] = json!("expired_or_canceled_card");
+    doc["failure_balance_transaction"] = json!(balance_transaction(
+        tx,
+        scope,
+        now,
+        id,
+        amount,
+        doc["currency"].clone(),
+        "refund_failure"
+    )?);
+    tx.update_object(
+        scope,
+        id,
+        (doc["charge"].as_str(), doc["payment_intent"].as_str()),
+        &doc,
+        None,
+    )?;
+    if let Some(charge) = tx.get_object(scope, "charge", &charge_id)? {
+        let mut charge_doc = charge.doc;
+        let refunded = charge_doc["amount_refunded"].as_i64().unwrap_or(0) - amount;
+        charge_doc["amount_refunded"] = json!(refunded.max(0));
+        charge_doc["refunded"] = json!(false);
+        tx.update_object(
+            scope,
+            &charge_id,
+            (
+                charge_doc["customer"].as_str(),
+                charge_doc["payment_intent"].as_str(),
+            ),
+            &charge_doc,
+            Some(&charge.private),
+        )?;
+    }
+    let previous = previous_attributes(&before, &doc);
+    events::record_as(
+        tx,
+        scope,
+        now,
+        None,
+        "refund.failed",
+        &doc,
+        Some(previous.clone()),
+    )?;
+    events::record_as(tx, scope, now, None, "refund.updated", &doc, Some(previous))?;
+    Ok(())
+}
 
 /// `POST /v1/refunds`
 pub(crate) fn create(ctx: &Ctx<'_>, p: &mut Params) -> Outcome<Value> {
@@ -79,12 +146,14 @@ pub(crate) fn create(ctx: &Ctx<'_>, p: &mut Params) -> Outcome<Value> {
         let processor_data = charge.private["processor_data"].as_str().unwrap_or_default();
         let decision = processor.refund(processor_data, amount);
         let id = random::object_id(ObjectKind::Refund.prefix());
+        // A refund the issuer will fail is accepted first and fails a moment later,
+        // as at a real issuer: see `fail_refund`, run by the job worker.
         let status = match decision {
-            RefundDecision::Succeeded => "succeeded",
-            RefundDecision::Pending | RefundDecision::Failed => "pending",
+            RefundDecision::Succeeded | RefundDecision::Failed => "succeeded",
+            RefundDecision::Pending => "pending",
         };
         let txn = balance_transaction(tx, ctx.scope(), ctx.now, &id, -amount, charge_doc["currency"].clone(), "refund")?;
-        let mut doc = json!({
+        let doc = json!({
             "id": id,
             "object": "refund",
             "amount": amount,
@@ -112,18 +181,7 @@ pub(crate) fn create(ctx: &Ctx<'_>, p: &mut Params) -> Outcome<Value> {
         tx.update_object(ctx.scope(), &charge_id, (charge_refs.0.as_deref(), charge_refs.1.as_deref()), &charge_doc, Some(&charge.private))?;
         events::record(tx, ctx, "charge.refunded", &charge_doc, Some(previous_attributes(&before, &charge_doc)))?;
         if decision == RefundDecision::Failed {
-            // The issuer refused the refund after accepting it: the money stays with
-            // the merchant and the charge is refundable again.
-            let pending = doc.clone();
-            doc["status"] = json!("failed");
-            doc["failure_reason"] = json!("declined");
-            doc["failure_balance_transaction"] = json!(balance_transaction(tx, ctx.scope(), ctx.now, &id, amount, charge_doc["currency"].clone(), "refund_failure")?);
-            tx.update_object(ctx.scope(), &id, refs, &doc, None)?;
-            charge_doc["amount_refunded"] = json!(refunded);
-            charge_doc["refunded"] = json!(false);
-            tx.update_object(ctx.scope(), &charge_id, (charge_refs.0.as_deref(), charge_refs.1.as_deref()), &charge_doc, Some(&charge.private))?;
-            events::record(tx, ctx, "refund.failed", &doc, Some(previous_attributes(&pending, &doc)))?;
-            events::record(tx, ctx, "refund.updated", &doc, Some(previous_attributes(&pending, &doc)))?;
+            tx.schedule_job(ctx.scope(), ctx.now_ms() + REFUND_FAILURE_DELAY_MS, FAIL_REFUND, &id)?;
         }
         Ok::<_, Failure>(doc)
     })
@@ -146,7 +204,7 @@ pub(crate) fn update(ctx: &Ctx<'_>, id: &str, p: &mut Params) -> Outcome<Value> 
         let found = load(tx, ctx, ObjectKind::Refund, id, "id")?;
         let before = found.doc.clone();
         let mut doc = found.doc;
-        update_metadata(&mut doc, metadata);
+        update_metadata(&mut doc, metadata)?;
         tx.update_object(
             ctx.scope(),
             id,

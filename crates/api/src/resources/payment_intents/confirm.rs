@@ -20,7 +20,7 @@ use crate::events;
 use crate::form::Params;
 use crate::pipeline::{Ctx, Failure, Outcome, unix_now};
 use crate::resources::charges::{self, Attempt};
-use crate::resources::{load, payment_methods};
+use crate::resources::{load, payment_methods, reviews};
 
 /// An attempt in flight for longer than this was abandoned by a process that died.
 const ATTEMPT_STALE_AFTER_SECS: i64 = 60;
@@ -304,6 +304,26 @@ fn attempt(ctx: &Ctx<'_>, doc: Value, private: Value, pm: Value) -> Outcome<Valu
             },
         )?;
         doc["latest_charge"] = charge["id"].clone();
+        let charge = if failure.is_none() && authorization.risk.level == "elevated" {
+            // Let through, but a person should look at it.
+            let review = reviews::open(tx, ctx, &charge, "rule")?;
+            let mut charge = charge;
+            charge["review"] = json!(review);
+            tx.update_object(
+                ctx.scope(),
+                charge["id"].as_str().unwrap_or_default(),
+                (
+                    charge["customer"].as_str(),
+                    charge["payment_intent"].as_str(),
+                ),
+                &charge,
+                Some(&json!({ "processor_data": authorization.processor_data })),
+            )?;
+            doc["review"] = json!(review);
+            charge
+        } else {
+            charge
+        };
         if let Some((code, decline_code, message)) = failure {
             doc["status"] = json!(status.apply(Transition::AttemptFailed)?.as_str());
             doc["payment_method"] = Value::Null;

@@ -346,7 +346,7 @@ pub(crate) fn update(ctx: &Ctx<'_>, id: &str, p: &mut Params) -> Outcome<Value> 
         if let Some(choice) = &three_d_secure {
             doc["payment_method_options"]["card"]["request_three_d_secure"] = json!(choice);
         }
-        update_metadata(&mut doc, metadata);
+        update_metadata(&mut doc, metadata)?;
         if let Some(pm) = &payment_method {
             doc["payment_method"] = pm["id"].clone();
             doc["next_action"] = Value::Null;
@@ -435,7 +435,7 @@ pub(crate) fn capture(ctx: &Ctx<'_>, id: &str, p: &mut Params) -> Outcome<Value>
         if let Some(s) = &suffix {
             doc["statement_descriptor_suffix"] = json!(s);
         }
-        update_metadata(&mut doc, metadata);
+        update_metadata(&mut doc, metadata)?;
         save(tx, ctx, &doc, &found.private)?;
         events::record(
             tx,

@@ -1,0 +1,94 @@
+//! Scheduled work: things that must happen to an object later (a refund that the
+//! issuer fails after accepting it, a checkout session that expires). A job is stored
+//! in the transaction that decides it, so it survives restarts, and it is removed in
+//! the transaction that carries it out, so it happens once.
+
+use rusqlite::params;
+
+use crate::{Scope, StoreError, Tx};
+
+/// A job whose time has come.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DueJob {
+    /// Row id, to finish it by.
+    pub id: i64,
+    /// The account and mode it acts in.
+    pub scope: Scope,
+    /// What to do (`refund.fail`).
+    pub action: String,
+    /// The object it acts on.
+    pub object: String,
+}
+
+impl Tx<'_> {
+    /// Schedules `action` on `object` at `due_at_ms` (unix milliseconds).
+    pub fn schedule_job(
+        &self,
+        scope: &Scope,
+        due_at_ms: i64,
+        action: &str,
+        object: &str,
+    ) -> Result<(), StoreError> {
+        self.conn.execute(
+            "INSERT INTO jobs (due_at_ms, account, livemode, action, object) VALUES (?1, ?2, ?3, ?4, ?5)",
+            params![due_at_ms, scope.account, scope.livemode, action, object],
+        )?;
+        Ok(())
+    }
+
+    /// Up to `limit` jobs due at `now_ms`, oldest first.
+    pub fn due_jobs(&self, now_ms: i64, limit: u32) -> Result<Vec<DueJob>, StoreError> {
+        let mut stmt = self.conn.prepare_cached(
+            "SELECT id, account, livemode, action, object FROM jobs WHERE due_at_ms <= ?1 ORDER BY due_at_ms, id LIMIT ?2",
+        )?;
+        let jobs = stmt
+            .query_map(params![now_ms, limit], |r| {
+                Ok(DueJob {
+                    id: r.get(0)?,
+                    scope: Scope {
+                        account: r.get(1)?,
+                        livemode: r.get(2)?,
+                    },
+                    action: r.get(3)?,
+                    object: r.get(4)?,
+                })
+            })?
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(jobs)
+    }
+
+    /// Removes a job; false if another worker already finished it.
+    pub fn finish_job(&self, id: i64) -> Result<bool, StoreError> {
+        Ok(self.conn.execute("DELETE FROM jobs WHERE id = ?1", [id])? == 1)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::{Scope, Store};
+
+    #[test]
+    fn jobs_come_due_in_order_and_finish_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(&dir.path().join("t.db")).unwrap();
+        let s = Scope {
+            account: "acct_1".into(),
+            livemode: false,
+        };
+        store
+            .write(|tx| {
+                tx.schedule_job(&s, 2_000, "refund.fail", "re_2")?;
+                tx.schedule_job(&s, 1_000, "refund.fail", "re_1")?;
+                tx.schedule_job(&s, 9_000, "refund.fail", "re_3")
+            })
+            .unwrap();
+        let due = store.read(|tx| tx.due_jobs(5_000, 10)).unwrap();
+        assert_eq!(
+            due.iter().map(|j| j.object.as_str()).collect::<Vec<_>>(),
+            ["re_1", "re_2"]
+        );
+        assert!(store.write(|tx| tx.finish_job(due[0].id)).unwrap());
+        assert!(!store.write(|tx| tx.finish_job(due[0].id)).unwrap());
+        assert_eq!(store.read(|tx| tx.due_jobs(5_000, 10)).unwrap().len(), 1);
+    }
+}

@@ -1,0 +1,130 @@
+"""Idempotent requests: replay, conflicts, scope, what is (not) stored."""
+
+import json
+import uuid
+
+import stripe
+
+from tessera_support import assert_request_id, expect_sdk_error, http, ok_json, pay, unique_email
+
+
+def _key():
+    return "idem-" + uuid.uuid4().hex
+
+
+def test_same_key_same_object(client):
+    key = _key()
+    email = unique_email()
+    a = client.v1.customers.create({"email": email, "metadata": {"n": "1"}}, {"idempotency_key": key})
+    b = client.v1.customers.create({"email": email, "metadata": {"n": "1"}}, {"idempotency_key": key})
+    assert a.id == b.id
+    assert json.loads(a.last_response.body) == json.loads(b.last_response.body)
+    assert [c.id for c in client.v1.customers.list({"email": email}).data] == [a.id], "only one object created"
+
+
+def test_replay_of_a_payment_does_not_charge_twice(client):
+    key = _key()
+    cus = client.v1.customers.create({"email": unique_email()})
+    params = {"amount": 2100, "currency": "usd", "customer": cus.id, "payment_method": "pm_card_visa", "confirm": True}
+    a = client.v1.payment_intents.create(params, {"idempotency_key": key})
+    b = client.v1.payment_intents.create(params, {"idempotency_key": key})
+    assert a.id == b.id
+    assert a.latest_charge == b.latest_charge
+    assert [p.id for p in client.v1.payment_intents.list({"customer": cus.id}).data] == [a.id]
+    assert len(client.v1.charges.list({"customer": cus.id}).data) == 1
+
+
+def test_same_key_other_parameters_is_idempotency_error(client):
+    key = _key()
+    client.v1.customers.create({"email": unique_email()}, {"idempotency_key": key})
+    expect_sdk_error(stripe.IdempotencyError,
+                     lambda: client.v1.customers.create({"email": unique_email()}, {"idempotency_key": key}),
+                     status=400, type_="idempotency_error")
+
+
+def test_same_key_other_endpoint_is_idempotency_error(client):
+    key = _key()
+    client.v1.customers.create({}, {"idempotency_key": key})
+    expect_sdk_error(stripe.IdempotencyError,
+                     lambda: client.v1.payment_intents.create({"amount": 100, "currency": "usd"},
+                                                              {"idempotency_key": key}),
+                     status=400, type_="idempotency_error")
+
+
+def test_failed_payment_is_replayed_not_retried(client):
+    pi = client.v1.payment_intents.create({"amount": 2200, "currency": "usd"})
+    key = _key()
+    params = {"payment_method": "pm_card_visa_chargeDeclined"}
+    e1 = expect_sdk_error(stripe.CardError, lambda: client.v1.payment_intents.confirm(pi.id, params, {"idempotency_key": key}),
+                          status=402, code="card_declined")
+    e2 = expect_sdk_error(stripe.CardError, lambda: client.v1.payment_intents.confirm(pi.id, params, {"idempotency_key": key}),
+                          status=402, code="card_declined")
+    assert e1 == e2, "the stored failure is replayed as is"
+    assert len(client.v1.charges.list({"payment_intent": pi.id}).data) == 1, "the replay made no new attempt"
+
+
+def test_rejected_request_stores_nothing(client):
+    key = _key()
+    expect_sdk_error(stripe.InvalidRequestError,
+                     lambda: client.v1.customers.create({"email": unique_email(), "colour": "red"},
+                                                        {"idempotency_key": key}),
+                     status=400, param="colour")
+    cus = client.v1.customers.create({"email": unique_email()}, {"idempotency_key": key})
+    assert cus.id.startswith("cus_")
+
+
+def test_unauthenticated_request_stores_nothing(gw, client):
+    key = _key()
+    r = http(gw, "POST", "/v1/customers", "sk_test_" + "0" * 40, {"name": "x"}, headers={"Idempotency-Key": key})
+    assert r.status_code == 401
+    assert client.v1.customers.create({"name": "y"}, {"idempotency_key": key}).name == "y"
+
+
+def test_keys_are_scoped_to_the_account(client, other_client):
+    key = _key()
+    a = client.v1.customers.create({"name": "a"}, {"idempotency_key": key})
+    b = other_client.v1.customers.create({"name": "a"}, {"idempotency_key": key})
+    assert a.id != b.id
+    expect_sdk_error(stripe.InvalidRequestError, lambda: other_client.v1.customers.retrieve(a.id), status=404)
+
+
+def test_get_and_delete_ignore_the_header(client):
+    key = _key()
+    cus = client.v1.customers.create({"name": "g"}, {"idempotency_key": key})
+    got = client.v1.customers.retrieve(cus.id, options={"idempotency_key": key})
+    assert got.id == cus.id
+    lst = client.v1.customers.list({"limit": 1}, {"idempotency_key": key})
+    assert lst.object == "list"
+    other = client.v1.customers.create()
+    d = client.v1.customers.delete(other.id, options={"idempotency_key": key})
+    assert d.deleted is True and d.id == other.id
+
+
+def test_long_keys(gw, client):
+    k255 = "k" * 255
+    a = client.v1.customers.create({"name": "long"}, {"idempotency_key": k255})
+    b = client.v1.customers.create({"name": "long"}, {"idempotency_key": k255})
+    assert a.id == b.id
+    expect_sdk_error(stripe.InvalidRequestError,
+                     lambda: client.v1.customers.create({"name": "too long"}, {"idempotency_key": "k" * 256}),
+                     status=400)
+
+
+def test_sdk_sends_a_key_on_every_post_and_each_is_distinct(client):
+    a = client.v1.customers.create({"name": "same"})
+    b = client.v1.customers.create({"name": "same"})
+    assert a.id != b.id, "distinct generated keys make distinct objects"
+    ka, kb = a.last_response.idempotency_key, b.last_response.idempotency_key
+    if ka is not None and kb is not None:  # echoed back by the server
+        assert ka != kb
+
+
+def test_replay_keeps_the_original_response_headers_sane(gw):
+    key = _key()
+    email = unique_email()
+    r1 = http(gw, "POST", "/v1/customers", gw.secret_key, {"email": email}, headers={"Idempotency-Key": key})
+    r2 = http(gw, "POST", "/v1/customers", gw.secret_key, {"email": email}, headers={"Idempotency-Key": key})
+    b1, b2 = ok_json(r1), ok_json(r2)
+    assert b1 == b2
+    assert r1.status_code == r2.status_code == 200
+    assert_request_id(r2.headers)

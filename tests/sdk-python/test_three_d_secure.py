@@ -1,0 +1,184 @@
+"""3-D Secure over HTTP: follow next_action.redirect_to_url, submit the
+challenge form (complete / fail), check the 303 and verify server-side."""
+
+from urllib.parse import parse_qs, urlsplit
+
+import pytest
+import requests
+import stripe
+
+import tessera_support as T
+from tessera_support import (
+    assert_requires_redirect, browser_post, card_details, challenge_form, create_card_pm,
+    expect_sdk_error, ok_json, pay, submit_challenge,
+)
+
+RETURN_URL = "https://merchant.example/checkout/return"
+
+
+def _requires_action(client, number=T.TDS2_REQUIRED, **extra):
+    pm = create_card_pm(client, number)
+    params = {"return_url": RETURN_URL}
+    params.update(extra)
+    return pay(client, pm.id, amount=2599, **{k: v for k, v in params.items() if v is not None})
+
+
+def _redirect_params(resp: requests.Response, return_url: str = RETURN_URL):
+    assert resp.status_code == 303, f"challenge answer: HTTP {resp.status_code} {resp.text[:300]}"
+    loc = resp.headers["Location"]
+    parts = urlsplit(loc)
+    want = urlsplit(return_url)
+    assert (parts.scheme, parts.netloc, parts.path) == (want.scheme, want.netloc, want.path), loc
+    q = parse_qs(parts.query)
+    return {k: v[0] for k, v in q.items()}, q
+
+
+def test_complete_challenge(gw, client):
+    pi = _requires_action(client)
+    url = assert_requires_redirect(pi, gw.api)
+    assert pi.next_action.redirect_to_url.return_url == RETURN_URL
+    assert pi.amount_received == 0
+    # nothing is charged before the challenge
+    assert client.v1.payment_intents.retrieve(pi.id).status == "requires_action"
+
+    page = requests.get(url, timeout=20)
+    T.assert_no_card_data(page.text)
+    resp = submit_challenge(url, "complete")
+    params, raw = _redirect_params(resp)
+    assert params["payment_intent"] == pi.id
+    assert params["payment_intent_client_secret"] == pi.client_secret
+    assert params["redirect_status"] == "succeeded"
+    assert all(len(v) == 1 for v in raw.values())
+
+    got = client.v1.payment_intents.retrieve(pi.id)
+    assert got.status == "succeeded"
+    assert got.amount_received == 2599
+    assert got.next_action is None
+    ch = client.v1.charges.retrieve(got.latest_charge)
+    assert ch.status == "succeeded"
+    assert ch.payment_method_details.card.three_d_secure.result == "authenticated"
+
+
+def test_fail_challenge(gw, client):
+    pi = _requires_action(client)
+    url = assert_requires_redirect(pi, gw.api)
+    params, _ = _redirect_params(submit_challenge(url, "fail"))
+    assert params["payment_intent"] == pi.id
+    assert params["payment_intent_client_secret"] == pi.client_secret
+    assert params["redirect_status"] == "failed"
+
+    got = client.v1.payment_intents.retrieve(pi.id)
+    assert got.status == "requires_payment_method"
+    assert got.next_action is None
+    assert got.amount_received == 0
+    assert got.last_payment_error.code == "payment_intent_authentication_failure"
+    # the PaymentIntent can be paid with another method afterwards
+    done = client.v1.payment_intents.confirm(pi.id, {"payment_method": "pm_card_visa"})
+    assert done.status == "succeeded"
+    assert done.amount_received == 2599
+
+
+def test_challenge_cannot_be_replayed(gw, client):
+    pi = _requires_action(client)
+    url = assert_requires_redirect(pi, gw.api)
+    action, hidden, _ = challenge_form(url)
+    first = requests.post(action, data={**hidden, "result": "fail"}, timeout=20, allow_redirects=False)
+    assert first.status_code == 303
+    again = requests.post(action, data={**hidden, "result": "complete"}, timeout=20, allow_redirects=False)
+    if again.status_code == 303:
+        assert "redirect_status=succeeded" not in again.headers.get("Location", "")
+    else:
+        assert 400 <= again.status_code < 500
+    got = client.v1.payment_intents.retrieve(pi.id)
+    assert got.status == "requires_payment_method", "a used challenge token must not authenticate again"
+    assert got.last_payment_error.code == "payment_intent_authentication_failure"
+
+
+def test_tampered_token_rejected(gw, client):
+    pi = _requires_action(client)
+    url = assert_requires_redirect(pi, gw.api)
+    action, hidden, _ = challenge_form(url)
+    token = hidden["token"]
+    forged = token[:-4] + ("AAAA" if not token.endswith("AAAA") else "BBBB")
+    r = requests.post(action, data={**hidden, "token": forged, "result": "complete"}, timeout=20,
+                      allow_redirects=False)
+    assert 400 <= r.status_code < 500, f"forged token accepted: HTTP {r.status_code}"
+    # a guessed challenge URL (whatever part of it carries the secret) is refused too
+    parts = urlsplit(action)
+    segs = parts.path.rstrip("/").split("/")
+    segs[-1] = segs[-1][:-4] + ("AAAA" if not segs[-1].endswith("AAAA") else "BBBB")
+    guessed = parts._replace(path="/".join(segs)).geturl()
+    r = requests.post(guessed, data={**hidden, "token": forged, "result": "complete"}, timeout=20,
+                      allow_redirects=False)
+    assert 400 <= r.status_code < 500, f"guessed challenge URL accepted: HTTP {r.status_code}"
+    assert client.v1.payment_intents.retrieve(pi.id).status == "requires_action"
+
+
+def test_challenge_token_bound_to_its_payment_intent(gw, client):
+    a = _requires_action(client)
+    b = _requires_action(client)
+    url_a = assert_requires_redirect(a, gw.api)
+    url_b = assert_requires_redirect(b, gw.api)
+    action_b, _, _ = challenge_form(url_b)
+    _, hidden_a, _ = challenge_form(url_a)
+    # a's token posted to b's form action must not complete b
+    r = requests.post(action_b, data={**hidden_a, "result": "complete"}, timeout=20, allow_redirects=False)
+    if r.status_code == 303:
+        assert b.id not in r.headers.get("Location", "") or "redirect_status=succeeded" not in r.headers["Location"]
+    assert client.v1.payment_intents.retrieve(b.id).status == "requires_action"
+
+
+def test_challenge_without_return_url(gw, client):
+    pm = create_card_pm(client, T.TDS_REQUIRED)
+    pi = pay(client, pm.id)
+    url = assert_requires_redirect(pi, gw.api)
+    resp = submit_challenge(url, "complete")
+    assert resp.status_code == 303
+    assert resp.headers.get("Location")
+    assert client.v1.payment_intents.retrieve(pi.id).status == "succeeded"
+
+
+def test_challenge_then_manual_capture(gw, client):
+    pi = _requires_action(client, capture_method="manual")
+    url = assert_requires_redirect(pi, gw.api)
+    _redirect_params(submit_challenge(url, "complete"))
+    got = client.v1.payment_intents.retrieve(pi.id)
+    assert got.status == "requires_capture"
+    assert got.amount_capturable == 2599
+    assert client.v1.payment_intents.capture(pi.id).status == "succeeded"
+
+
+def test_request_three_d_secure_any_forces_challenge(gw, client):
+    pm = create_card_pm(client, T.TDS_SUPPORTED)
+    pi = pay(client, pm.id, return_url=RETURN_URL,
+             payment_method_options={"card": {"request_three_d_secure": "any"}})
+    url = assert_requires_redirect(pi, gw.api)
+    _redirect_params(submit_challenge(url, "complete"))
+    assert client.v1.payment_intents.retrieve(pi.id).status == "succeeded"
+
+
+def test_browser_confirm_with_client_secret_then_challenge(gw, client):
+    pi = client.v1.payment_intents.create({"amount": 4100, "currency": "usd"})
+    r = browser_post(gw, f"/v1/payment_intents/{pi.id}/confirm", {
+        "client_secret": pi.client_secret,
+        "return_url": RETURN_URL,
+        "payment_method_data": {"type": "card", "card": card_details(T.TDS2_REQUIRED)},
+    }, gw.publishable_key)
+    body = ok_json(r)
+    assert body["status"] == "requires_action"
+    assert body["next_action"]["type"] == "redirect_to_url"
+    url = body["next_action"]["redirect_to_url"]["url"]
+    assert url.startswith(gw.api + "/")
+    params, _ = _redirect_params(submit_challenge(url, "complete"))
+    assert params["redirect_status"] == "succeeded"
+    # after the redirect the merchant verifies the status server-side
+    got = client.v1.payment_intents.retrieve(params["payment_intent"])
+    assert got.id == pi.id
+    assert got.status == "succeeded"
+    assert got.amount_received == 4100
+
+
+def test_error_on_requires_action(client):
+    pm = create_card_pm(client, T.TDS2_REQUIRED)
+    expect_sdk_error(stripe.CardError, lambda: pay(client, pm.id, error_on_requires_action=True),
+                     status=402, code="authentication_required")

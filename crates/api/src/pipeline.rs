@@ -55,6 +55,16 @@ impl Ctx<'_> {
         &self.caller.scope
     }
 
+    /// Writes as part of this request. The write is committed when this returns and
+    /// on disk before the request is answered: the pipeline flushes once, for all of
+    /// the request's writes, before it responds.
+    pub(crate) fn write<T>(
+        &self,
+        f: impl FnOnce(&tessera_store::Tx<'_>) -> Outcome<T>,
+    ) -> Outcome<T> {
+        self.app.store.write_unflushed(f)
+    }
+
     /// The request's time in unix milliseconds, for scheduling.
     pub(crate) fn now_ms(&self) -> i64 {
         self.now * 1000
@@ -242,13 +252,17 @@ fn process(
             &app.request_hash_key,
             format!("{endpoint}\n{}", params.canonical()).as_bytes(),
         );
-        let claim = app.store.write(|tx| {
+        let claim = app.store.write_unflushed(|tx| {
             tx.claim_idempotency_key(&caller.scope, key, &endpoint, &fingerprint, unix_now())
         });
         match claim {
             Err(e) => return fail(e.into()),
             Ok(IdempotencyClaim::Execute) => {}
             Ok(IdempotencyClaim::Replay { status, body }) => {
+                // The stored answer may come from a request still flushing.
+                if let Err(e) = app.store.flush() {
+                    return fail(e.into());
+                }
                 return Answer {
                     status,
                     body,
@@ -276,8 +290,13 @@ fn process(
         idempotency_key: idempotency_key.as_deref(),
         now: unix_now(),
     };
-    let outcome = execute(&ctx, call, params)
-        .and_then(|value| app.store.read(|tx| expand::apply(tx, &ctx, value, &expand)));
+    let outcome = execute(&ctx, call, params).and_then(|value| {
+        if expand.is_empty() {
+            Ok(value)
+        } else {
+            app.store.read(|tx| expand::apply(tx, &ctx, value, &expand))
+        }
+    });
     let answer = match outcome {
         Ok(value) => Answer {
             status: 200,
@@ -290,16 +309,21 @@ fn process(
 
     if let Some(key) = &idempotency_key {
         let stored = if is_kept(answer.status) {
-            app.store.write(|tx| {
+            app.store.write_unflushed(|tx| {
                 tx.complete_idempotency_key(&caller.scope, key, answer.status, &answer.body)
             })
         } else {
             app.store
-                .write(|tx| tx.release_idempotency_key(&caller.scope, key))
+                .write_unflushed(|tx| tx.release_idempotency_key(&caller.scope, key))
         };
         if let Err(e) = stored {
             tracing::error!(request_id = %request_id, "idempotency record not saved: {e}");
         }
+    }
+    // Every write this request made is on disk before it is answered.
+    if let Err(e) = app.store.flush() {
+        tracing::error!(request_id = %request_id, "flushing the store failed: {e}");
+        return error_answer(&ApiError::internal(), label);
     }
     answer
 }
@@ -373,4 +397,56 @@ fn execute(ctx: &Ctx<'_>, call: Call, mut params: Params) -> Outcome<Value> {
         Call::EventRetrieve(id) => events::retrieve(ctx, &id)?,
     };
     Ok(value)
+}
+
+impl App {
+    /// Runs one `/v1` request in-process through the same pipeline as HTTP requests
+    /// (authentication, idempotency, execution, expansion), for embedding programs and
+    /// benchmarks. `authorization` is the header value (`Bearer sk_test_…`). Returns
+    /// the HTTP status and the JSON body. Blocks: call it from a blocking context.
+    pub fn call(
+        &self,
+        method: &str,
+        path_and_query: &str,
+        authorization: Option<&str>,
+        idempotency_key: Option<&str>,
+        body: &[u8],
+    ) -> (u16, String) {
+        let (path, query) = path_and_query
+            .split_once('?')
+            .unwrap_or((path_and_query, ""));
+        let Ok(method) = Method::from_bytes(method.as_bytes()) else {
+            return (
+                405,
+                ApiError::bad_request("Unknown HTTP method.")
+                    .to_body()
+                    .to_string(),
+            );
+        };
+        let Some(call) = Call::parse(&method, path) else {
+            let e = ApiError::unrecognized_url(method.as_str(), &printable(path));
+            return (e.status, e.to_body().to_string());
+        };
+        let mut headers = HeaderMap::new();
+        for (name, value) in [
+            ("authorization", authorization),
+            ("idempotency-key", idempotency_key),
+        ] {
+            if let Some(v) = value.and_then(|v| HeaderValue::from_str(v).ok()) {
+                headers.insert(name, v);
+            }
+        }
+        let request_id = random::object_id("req_");
+        let answer = process(
+            self,
+            call,
+            &method,
+            path,
+            &headers,
+            query,
+            body,
+            &request_id,
+        );
+        (answer.status, answer.body)
+    }
 }

@@ -17,6 +17,7 @@ pub mod api_key;
 pub mod fingerprint;
 mod master_key;
 pub mod random;
+pub mod webhook;
 
 pub use master_key::{MasterKey, MasterKeyError, SubKey};
 

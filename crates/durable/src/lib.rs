@@ -1,31 +1,39 @@
 //! Durable SQLite with group commit.
 //!
-//! Every acknowledged write must be on disk (`synchronous=FULL`), but one fsync per
-//! request caps a gateway at the disk's fsync rate. [`Database::write`] lets concurrent
-//! writers share one: each writer runs its closure inside a savepoint of the one open
-//! transaction, and the last writer in line commits for everyone (at most
-//! [`MAX_BATCH`] writers per commit). A writer returns only after the commit that holds
-//! its work has reached the disk, so durability per call is unchanged. A closure that
-//! fails rolls back its own savepoint only.
+//! Every acknowledged write must be on disk, but one fsync per request caps a gateway
+//! at the disk's fsync rate, and an fsync made while holding the database's write lock
+//! stalls every other writer for its whole duration. So:
 //!
-//! Reads ([`Database::read`]) use separate connections with their own snapshot, so they
-//! never see work that is not yet committed.
+//! - [`Database::write`] runs each writer's closure inside a savepoint of one open
+//!   transaction; the last writer in line commits for everyone in it (at most
+//!   [`MAX_BATCH`] writers or [`MAX_BATCH_AGE`] per transaction). A closure that fails
+//!   rolls back its own savepoint only.
+//! - The commit itself only writes the transaction's pages to the write-ahead log
+//!   (`synchronous=NORMAL`); the write lock is then released, and the log is flushed
+//!   to disk with `fdatasync` outside the lock. One flush runs at a time and covers
+//!   every commit finished before it started, so a burst of commits shares a flush.
+//! - A writer returns only after a flush that started after its commit has completed:
+//!   its work is in the log on disk, exactly as with `synchronous=FULL`. (SQLite
+//!   itself syncs the log before each checkpoint copies it into the database file.)
+//!
+//! Reads ([`Database::read`]) use separate connections with their own snapshot.
 #![forbid(unsafe_code)]
 
 use std::collections::VecDeque;
+use std::fs::File;
 use std::panic::{AssertUnwindSafe, catch_unwind, resume_unwind};
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Condvar, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 use rusqlite::Connection;
 
-/// Most writers whose work one commit carries.
+/// Most writers whose work one transaction carries.
 pub const MAX_BATCH: usize = 128;
 
 /// Longest a transaction stays open waiting for more writers.
-const MAX_BATCH_AGE: Duration = Duration::from_millis(4);
+pub const MAX_BATCH_AGE: Duration = Duration::from_millis(4);
 
 /// How many failed commits are remembered for their waiting writers.
 const FAILURES_KEPT: usize = 64;
@@ -36,7 +44,57 @@ pub struct Database {
     writer: Mutex<Writer>,
     committed: Condvar,
     queued: AtomicUsize,
+    /// A flush of the log is running: writers arriving meanwhile join the open
+    /// transaction, which the flush's leader commits when it is done.
+    flushing: std::sync::atomic::AtomicBool,
+    /// Highest epoch whose COMMIT has completed (not necessarily flushed).
+    last_committed: AtomicU64,
+    flush: Mutex<Flush>,
+    flushed: Condvar,
     readers: Mutex<Vec<Connection>>,
+    _checkpointer: Checkpointer,
+}
+
+/// Copies the write-ahead log into the database file in the background (passive
+/// checkpoints never block writers), so the log does not grow without bound.
+struct Checkpointer {
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+/// How often the background checkpoint runs.
+const CHECKPOINT_EVERY: Duration = Duration::from_millis(200);
+
+impl Checkpointer {
+    fn start(path: &Path) -> rusqlite::Result<Checkpointer> {
+        let conn = Connection::open(path)?;
+        configure(&conn)?;
+        let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let stopping = stop.clone();
+        let thread = std::thread::Builder::new()
+            .name("sqlite-checkpoint".into())
+            .spawn(move || {
+                while !stopping.load(Ordering::SeqCst) {
+                    std::thread::sleep(CHECKPOINT_EVERY);
+                    // A busy or failed passive checkpoint is simply tried again later.
+                    let _ = conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(()));
+                }
+            })
+            .map_err(|e| rusqlite::Error::ToSqlConversionFailure(Box::new(e)))?;
+        Ok(Checkpointer {
+            stop,
+            thread: Some(thread),
+        })
+    }
+}
+
+impl Drop for Checkpointer {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::SeqCst);
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
 }
 
 struct Writer {
@@ -48,6 +106,16 @@ struct Writer {
     /// Highest epoch whose commit has finished (successfully or not).
     finished: u64,
     failures: VecDeque<(u64, String)>,
+}
+
+struct Flush {
+    /// Every commit up to this epoch is on disk.
+    durable: u64,
+    in_progress: bool,
+    /// The write-ahead log, opened on the first flush.
+    wal: Option<File>,
+    /// A flush that failed: commits up to this epoch may not be on disk.
+    failed: Option<(u64, String)>,
 }
 
 /// A commit failed: the work of every writer in it is lost and each gets this error.
@@ -64,8 +132,14 @@ impl std::error::Error for CommitFailed {}
 
 fn configure(conn: &Connection) -> rusqlite::Result<()> {
     conn.execute_batch(
-        "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL; PRAGMA foreign_keys=ON; PRAGMA busy_timeout=5000;",
+        "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL; PRAGMA foreign_keys=ON; PRAGMA busy_timeout=5000; \
+         PRAGMA mmap_size=268435456; PRAGMA cache_size=-16384; PRAGMA temp_store=MEMORY;",
     )
+}
+
+/// Runs a fixed statement through the statement cache (no re-parsing).
+fn run(conn: &Connection, sql: &str) -> rusqlite::Result<()> {
+    conn.prepare_cached(sql)?.execute([]).map(|_| ())
 }
 
 impl Database {
@@ -74,6 +148,10 @@ impl Database {
         let conn = Connection::open(path)?;
         configure(&conn)?;
         conn.execute_batch(schema)?;
+        // Commits write the log; Database flushes it (see the module documentation).
+        // Checkpoints run on their own connection and thread, not inside commits.
+        conn.execute_batch("PRAGMA synchronous=NORMAL; PRAGMA wal_autocheckpoint=0")?;
+        let checkpointer = Checkpointer::start(path)?;
         Ok(Database {
             path: path.to_owned(),
             writer: Mutex::new(Writer {
@@ -86,7 +164,17 @@ impl Database {
             }),
             committed: Condvar::new(),
             queued: AtomicUsize::new(0),
+            flushing: std::sync::atomic::AtomicBool::new(false),
+            last_committed: AtomicU64::new(0),
+            flush: Mutex::new(Flush {
+                durable: 0,
+                in_progress: false,
+                wal: None,
+                failed: None,
+            }),
+            flushed: Condvar::new(),
             readers: Mutex::new(Vec::new()),
+            _checkpointer: checkpointer,
         })
     }
 
@@ -108,31 +196,56 @@ impl Database {
     where
         E: From<rusqlite::Error> + From<CommitFailed>,
     {
+        let (value, epoch) = self.commit_write(f)?;
+        self.flush_through(epoch)?;
+        Ok(value)
+    }
+
+    /// Runs `f` as part of a group commit and returns once it is committed: visible to
+    /// readers, and durable at the next [`Database::flush`] (or any later durable
+    /// write). For a unit of work made of several writes that must all be on disk
+    /// before it is acknowledged: write each with this, then flush once.
+    pub fn write_unflushed<T, E>(&self, f: impl FnOnce(&Connection) -> Result<T, E>) -> Result<T, E>
+    where
+        E: From<rusqlite::Error> + From<CommitFailed>,
+    {
+        self.commit_write(f).map(|(value, _)| value)
+    }
+
+    /// Returns once every write committed so far is on disk.
+    pub fn flush(&self) -> Result<(), CommitFailed> {
+        self.flush_through(self.last_committed.load(Ordering::SeqCst))
+    }
+
+    fn commit_write<T, E>(&self, f: impl FnOnce(&Connection) -> Result<T, E>) -> Result<(T, u64), E>
+    where
+        E: From<rusqlite::Error> + From<CommitFailed>,
+    {
         self.queued.fetch_add(1, Ordering::SeqCst);
         let mut w = self.lock_writer();
         self.queued.fetch_sub(1, Ordering::SeqCst);
         if w.open.is_none() {
-            w.conn.execute_batch("BEGIN IMMEDIATE")?;
+            run(&w.conn, "BEGIN IMMEDIATE")?;
             w.last_epoch += 1;
             w.open = Some((w.last_epoch, Instant::now()));
             w.members = 0;
         }
         let (epoch, opened) = w.open.expect("a transaction is open");
-        w.conn.execute_batch("SAVEPOINT writer")?;
+        run(&w.conn, "SAVEPOINT writer")?;
         let outcome = catch_unwind(AssertUnwindSafe(|| f(&w.conn)));
         let succeeded = matches!(outcome, Ok(Ok(_)));
         let closed = if succeeded {
-            w.conn.execute_batch("RELEASE writer")
+            run(&w.conn, "RELEASE writer")
         } else {
-            w.conn.execute_batch("ROLLBACK TO writer; RELEASE writer")
+            run(&w.conn, "ROLLBACK TO writer").and_then(|()| run(&w.conn, "RELEASE writer"))
         };
         if succeeded {
             w.members += 1;
         }
-        // Commit now unless another writer is about to join and will commit for us.
-        let alone = self.queued.load(Ordering::SeqCst) == 0;
-        let must_commit = alone || w.members >= MAX_BATCH || opened.elapsed() >= MAX_BATCH_AGE;
-        if must_commit {
+        // Commit now if the disk is idle and nobody is about to join; otherwise leave
+        // the transaction open for the next writer or the running flush's leader.
+        let idle = !self.flushing.load(Ordering::SeqCst) && self.queued.load(Ordering::SeqCst) == 0;
+        if idle || w.members >= MAX_BATCH || opened.elapsed() >= MAX_BATCH_AGE {
             self.commit(&mut w, epoch);
         }
         let result = match outcome {
@@ -145,25 +258,89 @@ impl Database {
         };
         closed?;
         while w.finished < epoch {
-            w = self.committed.wait(w).unwrap_or_else(|p| p.into_inner());
+            let (guard, waited) = self
+                .committed
+                .wait_timeout(w, MAX_BATCH_AGE)
+                .unwrap_or_else(|p| p.into_inner());
+            w = guard;
+            // Nobody committed our transaction in time: do it ourselves.
+            if waited.timed_out() && w.finished < epoch && w.open.is_some_and(|(e, _)| e == epoch) {
+                self.commit(&mut w, epoch);
+            }
         }
         if let Some((_, why)) = w.failures.iter().find(|(e, _)| *e == epoch) {
             return Err(CommitFailed(why.clone()).into());
         }
-        Ok(result)
+        Ok((result, epoch))
     }
 
     fn commit(&self, w: &mut Writer, epoch: u64) {
-        if let Err(e) = w.conn.execute_batch("COMMIT") {
-            let _ = w.conn.execute_batch("ROLLBACK");
-            w.failures.push_back((epoch, e.to_string()));
-            if w.failures.len() > FAILURES_KEPT {
-                w.failures.pop_front();
+        match run(&w.conn, "COMMIT") {
+            Ok(()) => self.last_committed.store(epoch, Ordering::SeqCst),
+            Err(e) => {
+                let _ = run(&w.conn, "ROLLBACK");
+                w.failures.push_back((epoch, e.to_string()));
+                if w.failures.len() > FAILURES_KEPT {
+                    w.failures.pop_front();
+                }
             }
         }
         w.open = None;
         w.finished = epoch;
         self.committed.notify_all();
+    }
+
+    /// Returns once the write-ahead log is on disk up to `epoch`'s commit.
+    fn flush_through(&self, epoch: u64) -> Result<(), CommitFailed> {
+        if epoch == 0 {
+            return Ok(());
+        }
+        let mut f = self.flush.lock().unwrap_or_else(|p| p.into_inner());
+        loop {
+            if let Some((upto, why)) = &f.failed
+                && *upto >= epoch
+            {
+                return Err(CommitFailed(format!("flushing the log failed: {why}")));
+            }
+            if f.durable >= epoch {
+                return Ok(());
+            }
+            if f.in_progress {
+                f = self.flushed.wait(f).unwrap_or_else(|p| p.into_inner());
+                continue;
+            }
+            // Lead a flush covering every commit finished so far.
+            f.in_progress = true;
+            self.flushing.store(true, Ordering::SeqCst);
+            let target = self.last_committed.load(Ordering::SeqCst);
+            let wal = match f.wal.take() {
+                Some(file) => Ok(file),
+                None => File::options().append(true).open(wal_path(&self.path)),
+            };
+            drop(f);
+            let outcome = wal.and_then(|file| file.sync_data().map(|()| file));
+            // What accumulated during the flush is committed now, by its leader, so its
+            // writers can lead the next flush.
+            self.flushing.store(false, Ordering::SeqCst);
+            {
+                let mut w = self.lock_writer();
+                if let Some((open_epoch, _)) = w.open
+                    && w.members > 0
+                {
+                    self.commit(&mut w, open_epoch);
+                }
+            }
+            f = self.flush.lock().unwrap_or_else(|p| p.into_inner());
+            f.in_progress = false;
+            match outcome {
+                Ok(file) => {
+                    f.wal = Some(file);
+                    f.durable = f.durable.max(target);
+                }
+                Err(e) => f.failed = Some((target, e.to_string())),
+            }
+            self.flushed.notify_all();
+        }
     }
 
     /// Runs `f` on a read-only snapshot of committed data.
@@ -177,13 +354,15 @@ impl Database {
             None => {
                 let c = Connection::open(&self.path)?;
                 configure(&c)?;
-                c.execute_batch("PRAGMA query_only=ON")?;
+                // Reads come through the memory map; a small page cache keeps the
+                // cache reset at the start of each read transaction cheap.
+                c.execute_batch("PRAGMA query_only=ON; PRAGMA cache_size=64")?;
                 c
             }
         };
-        conn.execute_batch("BEGIN DEFERRED")?;
+        run(&conn, "BEGIN DEFERRED")?;
         let result = f(&conn);
-        let ended = conn.execute_batch("COMMIT");
+        let ended = run(&conn, "COMMIT");
         if ended.is_ok() {
             self.readers
                 .lock()
@@ -194,6 +373,12 @@ impl Database {
         ended?;
         Ok(value)
     }
+}
+
+fn wal_path(db: &Path) -> PathBuf {
+    let mut name = db.as_os_str().to_owned();
+    name.push("-wal");
+    PathBuf::from(name)
 }
 
 #[cfg(test)]
@@ -272,6 +457,52 @@ mod tests {
             .query_row("SELECT count(*) FROM t", [], |r| r.get(0))
             .unwrap();
         assert_eq!(n, 1);
+    }
+
+    #[test]
+    fn every_acknowledged_write_is_covered_by_a_flush() {
+        let (_dir, db) = db();
+        let db = Arc::new(db);
+        let threads: Vec<_> = (0..8)
+            .map(|_| {
+                let db = db.clone();
+                std::thread::spawn(move || {
+                    for _ in 0..25 {
+                        db.write(|c| {
+                            c.execute("INSERT INTO t (v) VALUES (1)", [])
+                                .map_err(E::from)
+                        })
+                        .unwrap();
+                        let committed = db.last_committed.load(Ordering::SeqCst);
+                        let durable = db.flush.lock().unwrap().durable;
+                        assert!(durable >= 1 && durable <= committed);
+                    }
+                })
+            })
+            .collect();
+        for t in threads {
+            t.join().unwrap();
+        }
+        let durable = db.flush.lock().unwrap().durable;
+        assert_eq!(durable, db.last_committed.load(Ordering::SeqCst));
+    }
+
+    #[test]
+    fn unflushed_writes_are_visible_and_a_flush_makes_them_durable() {
+        let (_dir, db) = db();
+        for v in 0..3 {
+            db.write_unflushed(|c| {
+                c.execute("INSERT INTO t (v) VALUES (?1)", [v])
+                    .map_err(E::from)
+            })
+            .unwrap();
+        }
+        assert_eq!(count(&db), 3);
+        db.flush().unwrap();
+        assert_eq!(
+            db.flush.lock().unwrap().durable,
+            db.last_committed.load(Ordering::SeqCst)
+        );
     }
 
     #[test]

@@ -12,6 +12,11 @@ use tessera_crypto::api_key::KeyKind;
 
 use config::{Config, Overrides};
 
+// Many request threads allocate JSON documents concurrently; mimalloc's per-thread
+// heaps avoid glibc malloc's contention (about a tenth of CPU time under load).
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[derive(Parser)]
 #[command(
     name = "tessera",

@@ -41,10 +41,9 @@ pub struct ApiKeyRecord {
 impl Tx<'_> {
     /// Creates an account.
     pub fn create_account(&self, id: &str, created: i64) -> Result<(), StoreError> {
-        self.conn.execute(
-            "INSERT INTO accounts (id, created) VALUES (?1, ?2)",
-            params![id, created],
-        )?;
+        self.conn
+            .prepare_cached("INSERT INTO accounts (id, created) VALUES (?1, ?2)")?
+            .execute(params![id, created])?;
         Ok(())
     }
 
@@ -52,7 +51,8 @@ impl Tx<'_> {
     pub fn account_exists(&self, id: &str) -> Result<bool, StoreError> {
         Ok(self
             .conn
-            .query_row("SELECT 1 FROM accounts WHERE id = ?1", [id], |_| Ok(()))
+            .prepare_cached("SELECT 1 FROM accounts WHERE id = ?1")?
+            .query_row([id], |_| Ok(()))
             .optional()?
             .is_some())
     }
@@ -72,13 +72,13 @@ impl Tx<'_> {
     pub fn account_count(&self) -> Result<i64, StoreError> {
         Ok(self
             .conn
-            .query_row("SELECT count(*) FROM accounts", [], |r| r.get(0))?)
+            .prepare_cached("SELECT count(*) FROM accounts")?
+            .query_row([], |r| r.get(0))?)
     }
 
     /// Stores a key's hash.
     pub fn insert_api_key(&self, key: &NewApiKey<'_>) -> Result<(), StoreError> {
-        self.conn.execute(
-            "INSERT INTO api_keys (hash, account, kind, livemode, last4, permissions, created) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+        self.conn.prepare_cached("INSERT INTO api_keys (hash, account, kind, livemode, last4, permissions, created) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)")?.execute(
             params![key.hash, key.account, key.kind, key.livemode, key.last4, key.permissions, key.created],
         )?;
         Ok(())
@@ -88,8 +88,8 @@ impl Tx<'_> {
     pub fn find_api_key(&self, hash: &[u8]) -> Result<Option<ApiKeyRecord>, StoreError> {
         Ok(self
             .conn
+            .prepare_cached("SELECT account, kind, livemode, permissions, revoked_at IS NOT NULL FROM api_keys WHERE hash = ?1")?
             .query_row(
-                "SELECT account, kind, livemode, permissions, revoked_at IS NOT NULL FROM api_keys WHERE hash = ?1",
                 [hash],
                 |r| {
                     Ok(ApiKeyRecord {
@@ -106,9 +106,12 @@ impl Tx<'_> {
 
     /// Revokes a key; false when no such key exists.
     pub fn revoke_api_key(&self, hash: &[u8], at: i64) -> Result<bool, StoreError> {
-        Ok(self.conn.execute(
-            "UPDATE api_keys SET revoked_at = ?2 WHERE hash = ?1 AND revoked_at IS NULL",
-            params![hash, at],
-        )? == 1)
+        Ok(self
+            .conn
+            .prepare_cached(
+                "UPDATE api_keys SET revoked_at = ?2 WHERE hash = ?1 AND revoked_at IS NULL",
+            )?
+            .execute(params![hash, at])?
+            == 1)
     }
 }

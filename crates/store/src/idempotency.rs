@@ -38,8 +38,8 @@ impl Tx<'_> {
     ) -> Result<IdempotencyClaim, StoreError> {
         let existing = self
             .conn
+            .prepare_cached("SELECT request_hash, endpoint, status, body, started_at FROM idempotency WHERE account = ?1 AND livemode = ?2 AND key = ?3")?
             .query_row(
-                "SELECT request_hash, endpoint, status, body, started_at FROM idempotency WHERE account = ?1 AND livemode = ?2 AND key = ?3",
                 params![scope.account, scope.livemode, key],
                 |r| {
                     Ok((
@@ -54,8 +54,7 @@ impl Tx<'_> {
             .optional()?;
         match existing {
             None => {
-                self.conn.execute(
-                    "INSERT INTO idempotency (account, livemode, key, request_hash, endpoint, started_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                self.conn.prepare_cached("INSERT INTO idempotency (account, livemode, key, request_hash, endpoint, started_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6)")?.execute(
                     params![scope.account, scope.livemode, key, request_hash, endpoint, now],
                 )?;
                 Ok(IdempotencyClaim::Execute)
@@ -67,8 +66,7 @@ impl Tx<'_> {
                 match (status, body) {
                     (Some(status), Some(body)) => Ok(IdempotencyClaim::Replay { status, body }),
                     _ if now - started > ABANDONED_AFTER_SECS => {
-                        self.conn.execute(
-                            "UPDATE idempotency SET started_at = ?4 WHERE account = ?1 AND livemode = ?2 AND key = ?3",
+                        self.conn.prepare_cached("UPDATE idempotency SET started_at = ?4 WHERE account = ?1 AND livemode = ?2 AND key = ?3")?.execute(
                             params![scope.account, scope.livemode, key, now],
                         )?;
                         Ok(IdempotencyClaim::Execute)
@@ -87,8 +85,7 @@ impl Tx<'_> {
         status: u16,
         body: &str,
     ) -> Result<(), StoreError> {
-        self.conn.execute(
-            "UPDATE idempotency SET status = ?4, body = ?5 WHERE account = ?1 AND livemode = ?2 AND key = ?3",
+        self.conn.prepare_cached("UPDATE idempotency SET status = ?4, body = ?5 WHERE account = ?1 AND livemode = ?2 AND key = ?3")?.execute(
             params![scope.account, scope.livemode, key, status, body],
         )?;
         Ok(())
@@ -96,8 +93,7 @@ impl Tx<'_> {
 
     /// Forgets a claim whose request was rejected before it executed.
     pub fn release_idempotency_key(&self, scope: &Scope, key: &str) -> Result<(), StoreError> {
-        self.conn.execute(
-            "DELETE FROM idempotency WHERE account = ?1 AND livemode = ?2 AND key = ?3 AND status IS NULL",
+        self.conn.prepare_cached("DELETE FROM idempotency WHERE account = ?1 AND livemode = ?2 AND key = ?3 AND status IS NULL")?.execute(
             params![scope.account, scope.livemode, key],
         )?;
         Ok(())

@@ -29,8 +29,7 @@ impl Tx<'_> {
         action: &str,
         object: &str,
     ) -> Result<(), StoreError> {
-        self.conn.execute(
-            "INSERT INTO jobs (due_at_ms, account, livemode, action, object) VALUES (?1, ?2, ?3, ?4, ?5)",
+        self.conn.prepare_cached("INSERT INTO jobs (due_at_ms, account, livemode, action, object) VALUES (?1, ?2, ?3, ?4, ?5)")?.execute(
             params![due_at_ms, scope.account, scope.livemode, action, object],
         )?;
         Ok(())
@@ -59,7 +58,11 @@ impl Tx<'_> {
 
     /// Removes a job; false if another worker already finished it.
     pub fn finish_job(&self, id: i64) -> Result<bool, StoreError> {
-        Ok(self.conn.execute("DELETE FROM jobs WHERE id = ?1", [id])? == 1)
+        Ok(self
+            .conn
+            .prepare_cached("DELETE FROM jobs WHERE id = ?1")?
+            .execute([id])?
+            == 1)
     }
 }
 

@@ -135,10 +135,24 @@ impl Store {
     ) -> Result<T, E> {
         self.db
             .write(|conn| f(&Tx { conn }).map_err(WriteError::Caller))
-            .map_err(|e| match e {
-                WriteError::Caller(e) => e,
-                WriteError::Store(e) => E::from(e),
-            })
+            .map_err(WriteError::into_caller)
+    }
+
+    /// Like [`Store::write`], but returns once committed, before the commit is on disk.
+    /// For a unit of work of several writes acknowledged together: the caller must
+    /// [`Store::flush`] before acknowledging anything.
+    pub fn write_unflushed<T, E: From<StoreError>>(
+        &self,
+        f: impl FnOnce(&Tx<'_>) -> Result<T, E>,
+    ) -> Result<T, E> {
+        self.db
+            .write_unflushed(|conn| f(&Tx { conn }).map_err(WriteError::Caller))
+            .map_err(WriteError::into_caller)
+    }
+
+    /// Returns once every write committed so far is on disk.
+    pub fn flush(&self) -> Result<(), StoreError> {
+        self.db.flush().map_err(|e| StoreError::new(e.to_string()))
     }
 
     /// Runs `f` on a consistent snapshot of committed data.
@@ -148,9 +162,18 @@ impl Store {
     ) -> Result<T, E> {
         self.db
             .read(|conn| f(&Tx { conn }).map_err(WriteError::Caller))
-            .map_err(|e| match e {
-                WriteError::Caller(e) => e,
-                WriteError::Store(e) => E::from(e),
-            })
+            .map_err(WriteError::into_caller)
+    }
+}
+
+impl<E> WriteError<E> {
+    fn into_caller(self) -> E
+    where
+        E: From<StoreError>,
+    {
+        match self {
+            WriteError::Caller(e) => e,
+            WriteError::Store(e) => E::from(e),
+        }
     }
 }

@@ -77,9 +77,8 @@ pub struct ListPage {
 impl Tx<'_> {
     /// Inserts a new object.
     pub fn insert_object(&self, scope: &Scope, obj: &NewObject<'_>) -> Result<(), StoreError> {
-        self.conn.execute(
-            "INSERT INTO objects (id, account, livemode, kind, created, ref1, ref2, doc, private)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+        self.conn.prepare_cached("INSERT INTO objects (id, account, livemode, kind, created, ref1, ref2, doc, private)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)")?.execute(
             params![
                 obj.id,
                 scope.account,
@@ -104,8 +103,7 @@ impl Tx<'_> {
         doc: &Value,
         private: Option<&Value>,
     ) -> Result<(), StoreError> {
-        let n = self.conn.execute(
-            "UPDATE objects SET ref1 = ?4, ref2 = ?5, doc = ?6, private = ?7 WHERE id = ?1 AND account = ?2 AND livemode = ?3",
+        let n = self.conn.prepare_cached("UPDATE objects SET ref1 = ?4, ref2 = ?5, doc = ?6, private = ?7 WHERE id = ?1 AND account = ?2 AND livemode = ?3")?.execute(
             params![id, scope.account, scope.livemode, refs.0, refs.1, doc.to_string(), private.map(Value::to_string)],
         )?;
         if n != 1 {
@@ -116,11 +114,12 @@ impl Tx<'_> {
 
     /// Marks an object deleted: it is no longer listed and its document becomes `doc`.
     pub fn delete_object(&self, scope: &Scope, id: &str, doc: &Value) -> Result<(), StoreError> {
-        self.conn.execute(
-            "UPDATE objects SET deleted = 1, ref1 = NULL, ref2 = NULL, doc = ?4, private = NULL
+        self.conn
+            .prepare_cached(
+                "UPDATE objects SET deleted = 1, ref1 = NULL, ref2 = NULL, doc = ?4, private = NULL
              WHERE id = ?1 AND account = ?2 AND livemode = ?3",
-            params![id, scope.account, scope.livemode, doc.to_string()],
-        )?;
+            )?
+            .execute(params![id, scope.account, scope.livemode, doc.to_string()])?;
         Ok(())
     }
 
@@ -133,8 +132,8 @@ impl Tx<'_> {
     ) -> Result<Option<StoredObject>, StoreError> {
         let row = self
             .conn
+            .prepare_cached("SELECT doc, private FROM objects WHERE id = ?1 AND account = ?2 AND livemode = ?3 AND kind = ?4")?
             .query_row(
-                "SELECT doc, private FROM objects WHERE id = ?1 AND account = ?2 AND livemode = ?3 AND kind = ?4",
                 params![id, scope.account, scope.livemode, kind],
                 |r| Ok((r.get::<_, String>(0)?, r.get::<_, Option<String>>(1)?)),
             )
@@ -156,24 +155,21 @@ impl Tx<'_> {
     pub fn scope_of(&self, kind: &str, id: &str) -> Result<Option<Scope>, StoreError> {
         Ok(self
             .conn
-            .query_row(
-                "SELECT account, livemode FROM objects WHERE id = ?1 AND kind = ?2",
-                params![id, kind],
-                |r| {
-                    Ok(Scope {
-                        account: r.get(0)?,
-                        livemode: r.get(1)?,
-                    })
-                },
-            )
+            .prepare_cached("SELECT account, livemode FROM objects WHERE id = ?1 AND kind = ?2")?
+            .query_row(params![id, kind], |r| {
+                Ok(Scope {
+                    account: r.get(0)?,
+                    livemode: r.get(1)?,
+                })
+            })
             .optional()?)
     }
 
     fn seq_of(&self, scope: &Scope, kind: &str, id: &str) -> Result<Option<i64>, StoreError> {
         Ok(self
             .conn
+            .prepare_cached("SELECT seq FROM objects WHERE id = ?1 AND account = ?2 AND livemode = ?3 AND kind = ?4")?
             .query_row(
-                "SELECT seq FROM objects WHERE id = ?1 AND account = ?2 AND livemode = ?3 AND kind = ?4",
                 params![id, scope.account, scope.livemode, kind],
                 |r| r.get(0),
             )

@@ -147,8 +147,7 @@ impl Vault {
                     };
                     let new_pan = reseal(pan_aad(account, pm), pan_ct)?;
                     let new_cvc = cvc_ct.as_ref().map(|ct| reseal(cvc_aad(account, pm), ct)).transpose()?;
-                    conn.execute(
-                        "UPDATE cards SET data_key = ?1, pan_ct = ?2, cvc_ct = ?3 WHERE payment_method = ?4",
+                    conn.prepare_cached("UPDATE cards SET data_key = ?1, pan_ct = ?2, cvc_ct = ?3 WHERE payment_method = ?4")?.execute(
                         params![active_id, new_pan, new_cvc, pm],
                     )?;
                 }
@@ -164,10 +163,10 @@ impl Vault {
         let cutoff = now() - older_than_secs;
         self.db
             .write(|conn| {
-                conn.execute(
+                conn.prepare_cached(
                     "UPDATE cards SET cvc_ct = NULL WHERE cvc_ct IS NOT NULL AND created_at <= ?1",
-                    [cutoff],
-                )
+                )?
+                .execute([cutoff])
                 .map_err(DbError::from)
             })
             .map_err(|e| e.0)
@@ -212,9 +211,8 @@ impl Vault {
         });
         self.db
             .write(|conn| {
-                conn.execute(
-                    "INSERT INTO cards (payment_method, account, data_key, pan_ct, cvc_ct, exp_month, exp_year, created_at)
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+                conn.prepare_cached("INSERT INTO cards (payment_method, account, data_key, pan_ct, cvc_ct, exp_month, exp_year, created_at)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)")?.execute(
                     params![payment_method, account, key_id, pan_ct, cvc_ct, exp.0, exp.1, now()],
                 )
                 .map_err(DbError::from)
@@ -232,8 +230,7 @@ impl Vault {
         let row = self
             .db
             .read(|conn| {
-                conn.query_row(
-                    "SELECT data_key, pan_ct, cvc_ct, exp_month, exp_year FROM cards WHERE payment_method = ?1 AND account = ?2",
+                conn.prepare_cached("SELECT data_key, pan_ct, cvc_ct, exp_month, exp_year FROM cards WHERE payment_method = ?1 AND account = ?2")?.query_row(
                     params![payment_method, account],
                     |r| {
                         Ok((
@@ -325,13 +322,15 @@ impl CardVault for Vault {
         };
         let authorization = self.connector.authorize(&card, request);
         if authorization.decision != Decision::AuthenticationRequired && cvc.is_some() {
-            // PCI DSS 3.3.1: no CVC is kept once an authorization has been decided.
+            // PCI DSS 3.3.1: no CVC is kept once an authorization has been decided. The
+            // erasure is committed now and reaches the disk with the next flush or the
+            // background checkpoint's log sync (within a fraction of a second).
             self.db
-                .write(|conn| {
-                    conn.execute(
+                .write_unflushed(|conn| {
+                    conn.prepare_cached(
                         "UPDATE cards SET cvc_ct = NULL WHERE payment_method = ?1 AND account = ?2",
-                        params![payment_method, account],
-                    )
+                    )?
+                    .execute(params![payment_method, account])
                     .map_err(DbError::from)
                 })
                 .map_err(|e| VaultError::Unavailable(e.0))?;

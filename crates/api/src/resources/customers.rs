@@ -61,7 +61,7 @@ pub(crate) fn create(ctx: &Ctx<'_>, p: &mut Params) -> Outcome<Value> {
     }
     let payment_method = p.string("payment_method")?;
     p.finish()?;
-    ctx.app.store.write(|tx| {
+    ctx.write(|tx| {
         tx.insert_object(
             ctx.scope(),
             &NewObject {
@@ -102,7 +102,7 @@ pub(crate) fn update(ctx: &Ctx<'_>, id: &str, p: &mut Params) -> Outcome<Value> 
     }
     let new_address = address(p, "address")?;
     p.finish()?;
-    ctx.app.store.write(|tx| {
+    ctx.write(|tx| {
         let found = load(tx, ctx, ObjectKind::Customer, id, "id")?;
         if found.doc["deleted"] == true {
             return Err(ApiError::no_such("customer", id, "id").into());
@@ -135,7 +135,7 @@ pub(crate) fn update(ctx: &Ctx<'_>, id: &str, p: &mut Params) -> Outcome<Value> 
 
 /// `DELETE /v1/customers/:id`
 pub(crate) fn delete(ctx: &Ctx<'_>, id: &str) -> Outcome<Value> {
-    ctx.app.store.write(|tx| {
+    ctx.write(|tx| {
         let found = load(tx, ctx, ObjectKind::Customer, id, "id")?;
         if found.doc["deleted"] == true {
             return Err(ApiError::no_such("customer", id, "id").into());

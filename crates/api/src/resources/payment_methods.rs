@@ -106,7 +106,7 @@ fn store_new(
         "metadata": metadata,
         "type": "card",
     });
-    ctx.app.store.write(|tx| {
+    ctx.write(|tx| {
         tx.insert_object(
             ctx.scope(),
             &NewObject {
@@ -118,7 +118,8 @@ fn store_new(
                 doc: &doc,
                 private: None,
             },
-        )
+        )?;
+        Ok(())
     })?;
     Ok(doc)
 }
@@ -231,7 +232,7 @@ pub(crate) fn update(ctx: &Ctx<'_>, id: &str, p: &mut Params) -> Outcome<Value> 
         card.finish()?;
     }
     p.finish()?;
-    ctx.app.store.write(|tx| {
+    ctx.write(|tx| {
         let StoredObject { doc: before, .. } =
             load(tx, ctx, ObjectKind::PaymentMethod, id, "payment_method")?;
         let mut doc = before.clone();
@@ -323,7 +324,7 @@ pub(crate) fn attach(ctx: &Ctx<'_>, id: &str, p: &mut Params) -> Outcome<Value> 
 
 /// `POST /v1/payment_methods/:id/detach`
 pub(crate) fn detach(ctx: &Ctx<'_>, id: &str) -> Outcome<Value> {
-    ctx.app.store.write(|tx| {
+    ctx.write(|tx| {
         let StoredObject { doc: before, .. } =
             load(tx, ctx, ObjectKind::PaymentMethod, id, "payment_method")?;
         if before["customer"].is_null() {

@@ -100,7 +100,7 @@ pub(crate) fn create(ctx: &Ctx<'_>, p: &mut Params) -> Outcome<Value> {
         .into());
     }
     let processor = &ctx.app.processor;
-    ctx.app.store.write(|tx| {
+    ctx.write(|tx| {
         let (charge_id, param) = match (&charge_param, &intent_param) {
             (Some(c), _) => (c.clone(), "charge"),
             (None, Some(pi)) => {
@@ -200,7 +200,7 @@ pub(crate) fn retrieve(ctx: &Ctx<'_>, id: &str) -> Outcome<Value> {
 pub(crate) fn update(ctx: &Ctx<'_>, id: &str, p: &mut Params) -> Outcome<Value> {
     let metadata = p.metadata()?;
     p.finish()?;
-    ctx.app.store.write(|tx| {
+    ctx.write(|tx| {
         let found = load(tx, ctx, ObjectKind::Refund, id, "id")?;
         let before = found.doc.clone();
         let mut doc = found.doc;

@@ -142,7 +142,7 @@ impl ConfirmRequest {
 /// Confirms intent `id`: resolves the payment method, fences the attempt, authorizes.
 pub(crate) fn run(ctx: &Ctx<'_>, id: &str, mut request: ConfirmRequest) -> Outcome<Value> {
     let new_pm = request.payment_method(ctx)?;
-    let (doc, private, pm) = ctx.app.store.write(|tx| {
+    let (doc, private, pm, pm_private) = ctx.write(|tx| {
         let found = load(tx, ctx, ObjectKind::PaymentIntent, id, "intent")?;
         let mut doc = found.doc;
         let mut private = if found.private.is_object() { found.private } else { json!({}) };
@@ -152,13 +152,13 @@ pub(crate) fn run(ctx: &Ctx<'_>, id: &str, mut request: ConfirmRequest) -> Outco
                 .with_code("payment_intent_unexpected_state")
                 .into());
         }
-        let pm = match &new_pm {
+        let pm_id = match &new_pm {
             Some(pm) => {
                 private["authenticated"] = json!(false);
-                pm.clone()
+                pm["id"].as_str().unwrap_or_default().to_owned()
             }
             None => match doc["payment_method"].as_str() {
-                Some(pm_id) => load(tx, ctx, ObjectKind::PaymentMethod, pm_id, "payment_method")?.doc,
+                Some(pm_id) => pm_id.to_owned(),
                 None => {
                     return Err(ApiError::invalid_request(
                         "payment_method",
@@ -169,6 +169,9 @@ pub(crate) fn run(ctx: &Ctx<'_>, id: &str, mut request: ConfirmRequest) -> Outco
                 }
             },
         };
+        // Read inside this transaction: the card's saved-for-later state travels with it.
+        let stored_pm = load(tx, ctx, ObjectKind::PaymentMethod, &pm_id, "payment_method")?;
+        let (pm, pm_private) = (stored_pm.doc, stored_pm.private);
         if let (Some(pm_customer), Some(pi_customer)) = (pm["customer"].as_str(), doc["customer"].as_str())
             && pm_customer != pi_customer {
                 return Err(ApiError::invalid_request(
@@ -195,13 +198,13 @@ pub(crate) fn run(ctx: &Ctx<'_>, id: &str, mut request: ConfirmRequest) -> Outco
         private["error_on_requires_action"] = json!(request.error_on_requires_action.unwrap_or(false));
         private["attempt_started"] = json!(ctx.now);
         save(tx, ctx, &doc, &private)?;
-        Ok::<_, Failure>((doc, private, pm))
+        Ok::<_, Failure>((doc, private, pm, pm_private))
     })?;
-    attempt(ctx, doc, private, pm)
+    attempt(ctx, doc, private, pm, &pm_private)
 }
 
 fn release_fence(ctx: &Ctx<'_>, id: &str) {
-    let released = ctx.app.store.write(|tx| {
+    let released = ctx.write(|tx| {
         let found = load(tx, ctx, ObjectKind::PaymentIntent, id, "intent")?;
         let mut private = found.private;
         private["attempt_started"] = Value::Null;
@@ -213,20 +216,15 @@ fn release_fence(ctx: &Ctx<'_>, id: &str) {
 }
 
 /// One authorization attempt for a fenced intent, and its recorded outcome.
-fn attempt(ctx: &Ctx<'_>, doc: Value, private: Value, pm: Value) -> Outcome<Value> {
+fn attempt(
+    ctx: &Ctx<'_>,
+    doc: Value,
+    private: Value,
+    pm: Value,
+    pm_private: &Value,
+) -> Outcome<Value> {
     let pi_id = doc["id"].as_str().unwrap_or_default().to_owned();
     let pm_id = pm["id"].as_str().unwrap_or_default();
-    let pm_private = match ctx
-        .app
-        .store
-        .read(|tx| tx.get_object(ctx.scope(), "payment_method", pm_id))
-    {
-        Ok(found) => found.map(|f| f.private).unwrap_or_default(),
-        Err(e) => {
-            release_fence(ctx, &pi_id);
-            return Err(e.into());
-        }
-    };
     let three_d_secure = if private["authenticated"] == true {
         ThreeDSecure::Authenticated
     } else {
@@ -244,6 +242,12 @@ fn attempt(ctx: &Ctx<'_>, doc: Value, private: Value, pm: Value) -> Outcome<Valu
         has_address_line1: pm["billing_details"]["address"]["line1"].is_string(),
         has_postal_code: pm["billing_details"]["address"]["postal_code"].is_string(),
     };
+    // The attempt (intent, fence) is on disk before the card goes to the processor:
+    // whatever a connector does upstream, Tessera has a record of having asked.
+    if let Err(e) = ctx.app.store.flush() {
+        release_fence(ctx, &pi_id);
+        return Err(e.into());
+    }
     let authorization = match ctx
         .app
         .vault
@@ -283,7 +287,7 @@ fn attempt(ctx: &Ctx<'_>, doc: Value, private: Value, pm: Value) -> Outcome<Valu
 
     let manual = doc["capture_method"] == "manual";
     let processor = &ctx.app.processor;
-    let written = ctx.app.store.write(|tx| {
+    let written = ctx.write(|tx| {
         let mut doc = doc.clone();
         let mut private = private.clone();
         let status = status_of(&doc);
@@ -429,7 +433,7 @@ fn requires_action(ctx: &Ctx<'_>, mut doc: Value, mut private: Value) -> Outcome
         "{}/3d_secure/{pi_id}/{token}",
         ctx.app.config.public_url.trim_end_matches('/')
     );
-    ctx.app.store.write(|tx| {
+    ctx.write(|tx| {
         let status = status_of(&doc);
         doc["status"] = json!(status.apply(Transition::AuthenticationRequired)?.as_str());
         doc["next_action"] = json!({
@@ -526,7 +530,7 @@ pub(crate) fn complete_challenge(
         idempotency_key: None,
         now: unix_now(),
     };
-    let (doc, private, pm) = app.store.write(|tx| {
+    let (doc, private, pm, pm_private) = ctx.write(|tx| {
         let found = load(tx, &ctx, ObjectKind::PaymentIntent, pi_id, "intent")?;
         let expected = found.private["challenge_token"].as_str().unwrap_or_default();
         if found.doc["status"] != "requires_action" || expected.is_empty() || !constant_time_eq(expected.as_bytes(), token.as_bytes()) {
@@ -536,7 +540,8 @@ pub(crate) fn complete_challenge(
         let mut private = found.private;
         private["challenge_token"] = Value::Null;
         let pm_id = doc["payment_method"].as_str().unwrap_or_default().to_owned();
-        let pm = load(tx, &ctx, ObjectKind::PaymentMethod, &pm_id, "payment_method")?.doc;
+        let stored_pm = load(tx, &ctx, ObjectKind::PaymentMethod, &pm_id, "payment_method")?;
+        let (pm, pm_private) = (stored_pm.doc, stored_pm.private);
         if authenticated {
             private["authenticated"] = json!(true);
             private["attempt_started"] = json!(ctx.now);
@@ -556,16 +561,19 @@ pub(crate) fn complete_challenge(
             save(tx, &ctx, &doc, &private)?;
             events::record(tx, &ctx, "payment_intent.payment_failed", &doc, Some(json!({ "status": status.as_str() })))?;
         }
-        Ok::<_, Failure>((doc, private, pm))
+        Ok::<_, Failure>((doc, private, pm, pm_private))
     })?;
     let return_url = private["return_url"].as_str().map(str::to_owned);
     if !authenticated {
+        app.store.flush()?;
         return Ok((doc, return_url));
     }
-    let doc = match attempt(&ctx, doc, private, pm) {
+    let doc = match attempt(&ctx, doc, private, pm, &pm_private) {
         Ok(doc) => doc,
         Err(Failure::Api(e)) if e.payment_intent.is_some() => e.payment_intent.unwrap_or_default(),
         Err(e) => return Err(e),
     };
+    // Answered to the shopper's browser: on disk first, like every API answer.
+    app.store.flush()?;
     Ok((doc, return_url))
 }

@@ -196,7 +196,7 @@ pub(crate) fn create(ctx: &Ctx<'_>, p: &mut Params) -> Outcome<Value> {
     } else {
         confirm_request.payment_method(ctx)?
     };
-    let doc = ctx.app.store.write(|tx| {
+    let doc = ctx.write(|tx| {
         if let Some(c) = doc["customer"].as_str() {
             customer_exists(tx, ctx, c)?;
         }
@@ -311,7 +311,7 @@ pub(crate) fn update(ctx: &Ctx<'_>, id: &str, p: &mut Params) -> Outcome<Value> 
         .map(|pm| super::payment_methods::resolve(ctx, &pm, "payment_method"))
         .transpose()?;
 
-    ctx.app.store.write(|tx| {
+    ctx.write(|tx| {
         let found = load(tx, ctx, ObjectKind::PaymentIntent, id, "intent")?;
         let mut doc = found.doc;
         let status = status_of(&doc);
@@ -376,7 +376,7 @@ pub(crate) fn capture(ctx: &Ctx<'_>, id: &str, p: &mut Params) -> Outcome<Value>
     p.bool("final_capture")?;
     p.finish()?;
     let processor = &ctx.app.processor;
-    let (doc, will_dispute, charge) = ctx.app.store.write(|tx| {
+    let (doc, will_dispute, charge) = ctx.write(|tx| {
         let found = load(tx, ctx, ObjectKind::PaymentIntent, id, "intent")?;
         let mut doc = found.doc;
         let status = status_of(&doc);
@@ -470,7 +470,7 @@ pub(crate) fn cancel(ctx: &Ctx<'_>, id: &str, p: &mut Params) -> Outcome<Value> 
         ],
     )?;
     p.finish()?;
-    ctx.app.store.write(|tx| {
+    ctx.write(|tx| {
         let found = load(tx, ctx, ObjectKind::PaymentIntent, id, "intent")?;
         let mut doc = found.doc;
         let status = status_of(&doc);

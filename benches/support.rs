@@ -1,0 +1,79 @@
+//! Fixtures shared by Tessera's microbenchmarks: a complete in-process gateway on a
+//! fresh data directory, with the same store, vault and simulator `tessera serve` uses.
+#![forbid(unsafe_code)]
+
+use std::sync::Arc;
+
+use tessera_api::{App, AppConfig};
+use tessera_crypto::MasterKey;
+use tessera_processor::Simulator;
+use tessera_store::Store;
+use tessera_vault::Vault;
+
+/// A gateway living in a temporary directory.
+pub struct Gateway {
+    /// The API, called in-process.
+    pub app: App,
+    /// `Bearer sk_test_…`
+    pub authorization: String,
+    _dir: tempfile::TempDir,
+}
+
+/// A fixed master key, so runs are comparable.
+pub fn master_key() -> MasterKey {
+    MasterKey::parse(&"42".repeat(32)).expect("a valid 32-byte key")
+}
+
+/// Opens a vault in `dir` with the simulator as connector.
+pub fn vault(dir: &std::path::Path) -> Vault {
+    Vault::open(
+        &dir.join("vault.db"),
+        &master_key(),
+        Arc::new(Simulator::default()),
+    )
+    .expect("vault opens")
+}
+
+/// Starts a fresh gateway with one test account.
+pub fn gateway() -> Gateway {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let master = master_key();
+    let store = Arc::new(Store::open(&dir.path().join("tessera.db")).expect("store opens"));
+    let account = tessera_api::accounts::create_account(&store, &master).expect("account");
+    let app = App::new(
+        store,
+        Arc::new(vault(dir.path())),
+        Arc::new(Simulator::default()),
+        &master,
+        AppConfig {
+            max_body_bytes: 256 * 1024,
+            public_url: "http://127.0.0.1:4242".into(),
+        },
+    );
+    Gateway {
+        app,
+        authorization: format!("Bearer {}", account.secret_key.as_str()),
+        _dir: dir,
+    }
+}
+
+impl Gateway {
+    /// A POST through the full pipeline; panics unless it answers 200.
+    pub fn post(&self, path: &str, body: &str) -> String {
+        let (status, response) = self.app.call(
+            "POST",
+            path,
+            Some(&self.authorization),
+            None,
+            body.as_bytes(),
+        );
+        assert_eq!(status, 200, "{path}: {response}");
+        response
+    }
+}
+
+/// The `"id"` of a JSON object response.
+pub fn id_of(json: &str) -> String {
+    let start = json.find("\"id\":\"").expect("an id") + 6;
+    json[start..start + json[start..].find('"').expect("closing quote")].to_owned()
+}

@@ -48,6 +48,8 @@ pub fn gateway() -> Gateway {
         AppConfig {
             max_body_bytes: 256 * 1024,
             public_url: "http://127.0.0.1:4242".into(),
+            body_read_timeout: std::time::Duration::from_secs(30),
+            rate_limits: tessera_api::rate_limit::RateLimits::default(),
         },
     );
     Gateway {

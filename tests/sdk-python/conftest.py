@@ -31,6 +31,15 @@ import stripe
 HERE = Path(__file__).resolve().parent
 REPO_ROOT = HERE.parent.parent
 TESSERA_BIN = Path(os.environ.get("TESSERA_BIN") or REPO_ROOT / "target" / "debug" / "tessera")
+
+# The suite drives one key from one address far faster than a merchant would (250
+# customers for pagination, every test card in a row): raise the rate limits, which
+# tests/transport checks at their real values.
+SUITE_LIMITS = {
+    "TESSERA_RATE_LIMIT_KEY_PER_SECOND": "100000", "TESSERA_RATE_LIMIT_KEY_BURST": "100000",
+    "TESSERA_RATE_LIMIT_IP_PER_SECOND": "100000", "TESSERA_RATE_LIMIT_IP_BURST": "100000",
+    "TESSERA_RATE_LIMIT_PUBLISHABLE_PER_SECOND": "100000", "TESSERA_RATE_LIMIT_PUBLISHABLE_BURST": "100000",
+}
 READY_TIMEOUT = 30.0
 STOP_TIMEOUT = 15.0
 SDK_TIMEOUT = 20  # seconds per HTTP request made by the SDK
@@ -86,7 +95,7 @@ class Gateway:
             [str(TESSERA_BIN), "serve", "--data-dir", str(self.data_dir),
              "--listen", "127.0.0.1:0", "--ready-file", str(self.ready_file)],
             stdin=subprocess.DEVNULL, stdout=self._stdout, stderr=self._stderr,
-            env={**os.environ, "TMPDIR": str(self.server_tmp)},
+            env={**os.environ, **SUITE_LIMITS, "TMPDIR": str(self.server_tmp)},
         )
         self.exit_code: Optional[int] = None
         try:
@@ -140,7 +149,7 @@ class Gateway:
 
     def cli(self, *args: str) -> str:
         res = subprocess.run([str(TESSERA_BIN), *args], capture_output=True, text=True, timeout=30,
-                             env={**os.environ, "TMPDIR": str(self.server_tmp)})
+                             env={**os.environ, **SUITE_LIMITS, "TMPDIR": str(self.server_tmp)})
         if res.returncode != 0:
             raise RuntimeError(f"tessera {args[0]} {args[1] if len(args) > 1 else ''} failed "
                                f"(exit {res.returncode}): {res.stderr[-2000:]}")

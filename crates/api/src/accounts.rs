@@ -39,8 +39,8 @@ fn now() -> i64 {
 pub fn create_account(store: &Store, master: &MasterKey) -> Result<NewAccount, KeyError> {
     let id = random::object_id("acct_");
     store.write(|tx| tx.create_account(&id, now()))?;
-    let secret_key = create_key(store, master, &id, KeyKind::Secret, None)?;
-    let publishable_key = create_key(store, master, &id, KeyKind::Publishable, None)?;
+    let secret_key = create_key(store, master, &id, KeyKind::Secret, false, None)?;
+    let publishable_key = create_key(store, master, &id, KeyKind::Publishable, false, None)?;
     Ok(NewAccount {
         id,
         secret_key,
@@ -94,15 +94,17 @@ pub fn parse_permissions(grants: &[String]) -> Result<String, KeyError> {
     Ok(Value::Object(map).to_string())
 }
 
-/// Creates a test-mode key for an existing account; restricted keys carry permissions JSON.
+/// Creates a key for an existing account, in test or live mode; restricted keys carry
+/// permissions JSON.
 pub fn create_key(
     store: &Store,
     master: &MasterKey,
     account: &str,
     kind: KeyKind,
+    livemode: bool,
     permissions: Option<&str>,
 ) -> Result<Zeroizing<String>, KeyError> {
-    let key = api_key::generate(kind, false);
+    let key = api_key::generate(kind, livemode);
     let hash = api_key::hash(&api_key_hash_key(master), &key);
     store.write(|tx| {
         if !tx.account_exists(account)? {
@@ -112,7 +114,7 @@ pub fn create_key(
             hash: &hash,
             account,
             kind: kind.as_str(),
-            livemode: false,
+            livemode,
             last4: &key[key.len() - 4..],
             permissions: if kind == KeyKind::Restricted {
                 Some(permissions.unwrap_or("{}"))

@@ -14,6 +14,10 @@ pub struct AppConfig {
     /// The address browsers reach this API at (`http://127.0.0.1:4242`), for the
     /// 3-D Secure links Tessera hands out.
     pub public_url: String,
+    /// How long a client may take to send a request body.
+    pub body_read_timeout: std::time::Duration,
+    /// Request rate limits.
+    pub rate_limits: crate::rate_limit::RateLimits,
 }
 
 /// Shared state of the API.
@@ -24,6 +28,7 @@ pub struct App {
     pub(crate) key_hash_key: SubKey,
     pub(crate) request_hash_key: SubKey,
     pub(crate) config: AppConfig,
+    pub(crate) limiter: crate::rate_limit::Limiter,
 }
 
 impl App {
@@ -42,6 +47,7 @@ impl App {
             key_hash_key: api_key_hash_key(master),
             request_hash_key: master.derive("api/idempotency-request-hash"),
             config,
+            limiter: crate::rate_limit::Limiter::new(),
         }
     }
 }

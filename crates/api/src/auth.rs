@@ -30,6 +30,8 @@ pub(crate) struct Caller {
     permissions: BTreeMap<String, String>,
     /// The key as it may be shown (`sk_test_****abcd`).
     redacted: String,
+    /// The key's keyed hash: what its rate-limit bucket is kept under.
+    pub key_hash: [u8; 32],
 }
 
 fn presented_key(
@@ -113,6 +115,7 @@ pub(crate) fn authenticate(
         kind,
         permissions,
         redacted: api_key::redacted(&key),
+        key_hash: hash,
     })
 }
 
@@ -161,6 +164,7 @@ impl Caller {
             kind: KeyKind::Publishable,
             permissions: BTreeMap::new(),
             redacted: "(shopper)".to_owned(),
+            key_hash: [0; 32],
         }
     }
 }

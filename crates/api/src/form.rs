@@ -461,9 +461,8 @@ impl Params {
 
 /// Echoes a caller's value in an error only when it cannot be card data or a secret.
 pub fn printable(value: &str) -> String {
-    let digits = value.bytes().filter(u8::is_ascii_digit).count();
     if value.len() > 64
-        || digits >= 12
+        || tessera_core::error::has_digit_run(value, 12)
         || value.starts_with("sk_")
         || value.starts_with("rk_")
         || value.starts_with("whsec_")

@@ -21,19 +21,25 @@ pub mod form;
 pub mod jobs;
 mod list;
 mod pipeline;
+pub mod rate_limit;
 mod resources;
 mod routes;
+mod security_headers;
 mod three_d_secure;
 
 pub use app::{App, AppConfig};
+pub use pipeline::Connection;
+pub use security_headers::apply as with_security_headers;
 
 use std::sync::Arc;
 
 use axum::Router;
 
-/// The HTTP routes of the merchant API and the pages it serves (3-D Secure challenge).
-pub fn router(app: Arc<App>) -> Router {
-    Router::new()
+/// The HTTP routes of the merchant API and the pages it serves (3-D Secure challenge),
+/// with Tessera's security headers. `tls` says whether the listener serving them speaks
+/// TLS (HSTS is sent only then).
+pub fn router(app: Arc<App>, tls: bool) -> Router {
+    let routes = Router::new()
         .route(
             "/3d_secure/result",
             axum::routing::get(three_d_secure::result),
@@ -43,5 +49,6 @@ pub fn router(app: Arc<App>) -> Router {
             axum::routing::get(three_d_secure::show).post(three_d_secure::submit),
         )
         .fallback(pipeline::handle)
-        .with_state(app)
+        .with_state(app);
+    security_headers::apply(routes, tls)
 }

@@ -15,6 +15,7 @@ use tessera_store::{IdempotencyClaim, Scope, StoreError};
 use crate::app::App;
 use crate::auth::{self, Caller};
 use crate::form::{self, Params, printable};
+use crate::rate_limit::Subject;
 use crate::routes::Call;
 use crate::{expand, resources};
 
@@ -86,6 +87,16 @@ struct Answer {
     body: String,
     replayed: bool,
     label: &'static str,
+    retry_after: Option<u64>,
+}
+
+/// How a request reached Tessera, attached to each request by the listener.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Connection {
+    /// The client's address.
+    pub peer: std::net::SocketAddr,
+    /// Whether the connection is TLS.
+    pub tls: bool,
 }
 
 /// The axum handler behind every `/v1` path.
@@ -93,7 +104,19 @@ pub(crate) async fn handle(State(app): State<Arc<App>>, request: Request) -> Res
     let started = Instant::now();
     let request_id = random::object_id("req_");
     let (parts, body) = request.into_parts();
+    // In-process calls (no listener) count as local and secure.
+    let connection = parts.extensions.get::<Connection>().copied();
+    let ip_limited = connection.and_then(|c| {
+        app.limiter
+            .take(
+                Subject::Ip(c.peer.ip()),
+                app.config.rate_limits.ip,
+                Instant::now(),
+            )
+            .err()
+    });
     let answer = match Call::parse(&parts.method, parts.uri.path()) {
+        _ if ip_limited.is_some() => limited_answer(ip_limited.unwrap_or(1), "rate_limited"),
         None => {
             let path: Vec<String> = parts.uri.path().split('/').map(printable).collect();
             error_answer(
@@ -104,9 +127,14 @@ pub(crate) async fn handle(State(app): State<Arc<App>>, request: Request) -> Res
         Some(call) => {
             let label = call.label();
             let body = if parts.method == Method::POST {
-                match axum::body::to_bytes(body, app.config.max_body_bytes).await {
-                    Ok(b) => Ok(b),
-                    Err(_) => Err(ApiError::too_large(app.config.max_body_bytes)),
+                let read = axum::body::to_bytes(body, app.config.max_body_bytes);
+                match tokio::time::timeout(app.config.body_read_timeout, read).await {
+                    Ok(Ok(b)) => Ok(b),
+                    Ok(Err(_)) => Err(ApiError::too_large(app.config.max_body_bytes)),
+                    Err(_) => Err(ApiError::bad_request(
+                        "The request body was not received in time.",
+                    )
+                    .with_code("request_timeout")),
                 }
             } else {
                 Ok(Bytes::new())
@@ -121,7 +149,8 @@ pub(crate) async fn handle(State(app): State<Arc<App>>, request: Request) -> Res
                     let method = parts.method.clone();
                     let path = parts.uri.path().to_owned();
                     tokio::task::spawn_blocking(move || {
-                        process(&app, call, &method, &path, &headers, &query, &body, &id)
+                        let request = Incoming { method: &method, path: &path, headers: &headers, query: &query, body: &body, connection };
+                        process(&app, call, &request, &id)
                     })
                     .await
                     .unwrap_or_else(|join_error| {
@@ -143,12 +172,29 @@ pub(crate) async fn handle(State(app): State<Arc<App>>, request: Request) -> Res
     respond(answer, &request_id, parts.headers.get("idempotency-key"))
 }
 
+/// A request as the pipeline sees it.
+struct Incoming<'a> {
+    method: &'a Method,
+    path: &'a str,
+    headers: &'a HeaderMap,
+    query: &'a str,
+    body: &'a [u8],
+    connection: Option<Connection>,
+}
+
+fn limited_answer(retry_after: u64, label: &'static str) -> Answer {
+    let mut answer = error_answer(&ApiError::rate_limited(), label);
+    answer.retry_after = Some(retry_after);
+    answer
+}
+
 fn error_answer(e: &ApiError, label: &'static str) -> Answer {
     Answer {
         status: e.status,
         body: e.to_body().to_string(),
         replayed: false,
         label,
+        retry_after: None,
     }
 }
 
@@ -168,6 +214,11 @@ fn respond(answer: Answer, request_id: &str, idempotency_key: Option<&HeaderValu
     }
     if let Some(k) = idempotency_key {
         headers.insert("idempotency-key", k.clone());
+    }
+    if let Some(seconds) = answer.retry_after
+        && let Ok(v) = HeaderValue::from_str(&seconds.to_string())
+    {
+        headers.insert(header::RETRY_AFTER, v);
     }
     if answer.replayed {
         headers.insert("idempotent-replayed", HeaderValue::from_static("true"));
@@ -189,16 +240,15 @@ fn is_kept(status: u16) -> bool {
 }
 
 #[allow(clippy::too_many_arguments)]
-fn process(
-    app: &App,
-    call: Call,
-    method: &Method,
-    path: &str,
-    headers: &HeaderMap,
-    query: &str,
-    body: &[u8],
-    request_id: &str,
-) -> Answer {
+fn process(app: &App, call: Call, request: &Incoming<'_>, request_id: &str) -> Answer {
+    let Incoming {
+        method,
+        path,
+        headers,
+        query,
+        body,
+        connection,
+    } = *request;
     let label = call.label();
     let fail = |failure: Failure| -> Answer {
         let e = match failure {
@@ -226,6 +276,27 @@ fn process(
     };
     if let Err(e) = caller.authorize(&call) {
         return error_answer(&e, label);
+    }
+    // Live keys travel only over TLS (in-process calls have no network to cross).
+    if caller.scope.livemode && connection.is_some_and(|c| !c.tls) {
+        let e = ApiError::permission(
+            "Live-mode keys must be sent over HTTPS. This request arrived over plain HTTP; use the https:// address, and roll this key if it crossed a network.",
+        );
+        return error_answer(&e, label);
+    }
+    if connection.is_some() {
+        let limits = &app.config.rate_limits;
+        let rate = if caller.is_publishable() {
+            limits.publishable
+        } else {
+            limits.key
+        };
+        if let Err(retry) = app
+            .limiter
+            .take(Subject::Key(caller.key_hash), rate, Instant::now())
+        {
+            return limited_answer(retry, label);
+        }
     }
     let expand = match params.strings("expand") {
         Ok(e) => e.unwrap_or_default(),
@@ -267,6 +338,7 @@ fn process(
                     status,
                     body,
                     replayed: true,
+                    retry_after: None,
                     label,
                 };
             }
@@ -302,6 +374,7 @@ fn process(
             status: 200,
             body: value.to_string(),
             replayed: false,
+            retry_after: None,
             label,
         },
         Err(f) => fail(f),
@@ -437,16 +510,15 @@ impl App {
             }
         }
         let request_id = random::object_id("req_");
-        let answer = process(
-            self,
-            call,
-            &method,
+        let request = Incoming {
+            method: &method,
             path,
-            &headers,
+            headers: &headers,
             query,
             body,
-            &request_id,
-        );
+            connection: None,
+        };
+        let answer = process(self, call, &request, &request_id);
         (answer.status, answer.body)
     }
 }

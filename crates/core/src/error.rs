@@ -217,6 +217,23 @@ pub fn doc_url(code: &str) -> String {
     )
 }
 
+/// Whether `s` holds a run of `len` or more ASCII digits, spaces and dashes between
+/// digits not breaking the run (a card number would, however it is typed).
+pub fn has_digit_run(s: &str, len: usize) -> bool {
+    let mut run = 0;
+    for b in s.bytes() {
+        run = match b {
+            b'0'..=b'9' => run + 1,
+            b' ' | b'-' => run,
+            _ => 0,
+        };
+        if run >= len {
+            return true;
+        }
+    }
+    false
+}
+
 /// Ids are echoed in messages only when they look like ids, so that a caller who
 /// pastes a card number or a key into an id position never sees it reflected.
 fn printable_id(id: &str) -> String {
@@ -225,7 +242,7 @@ fn printable_id(id: &str) -> String {
         && !id.starts_with("sk_")
         && !id.starts_with("rk_")
         && !id.starts_with("whsec_")
-        && id.bytes().filter(u8::is_ascii_digit).count() < 12;
+        && !has_digit_run(id, 12);
     if plausible {
         id.to_owned()
     } else {
@@ -271,5 +288,10 @@ mod tests {
         assert!(!e.message.contains("sk_test_abc"));
         let e = ApiError::no_such("payment_intent", "pi_abc", "id");
         assert!(e.message.contains("pi_abc"));
+        assert!(has_digit_run("4242 4242-4242 4242", 12));
+        assert!(!has_digit_run("ch_1a2b3c4d5e6f7g8h9i0j", 12));
+        // Random ids with many scattered digits are still echoed.
+        let e = ApiError::no_such("charge", "ch_1a2b3c4d5e6f7g8h9i0j1k2l3", "id");
+        assert!(e.message.contains("ch_1a2b3c4d5e6f7g8h9i0j1k2l3"));
     }
 }

@@ -3,17 +3,25 @@
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 use serde::Deserialize;
+use tessera_api::rate_limit::{Rate, RateLimits};
+
+use crate::transport::acme::AcmeSettings;
 
 /// Settings a TOML file may give. Unknown keys are an error, so a typo is not ignored.
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct FileConfig {
+    /// `test` or `live`.
+    pub mode: Option<String>,
     /// Where the store, the vault and the master key live.
     pub data_dir: Option<PathBuf>,
     /// Address of the API listener.
     pub listen: Option<String>,
+    /// Plain-HTTP listener that redirects to HTTPS and answers ACME challenges.
+    pub http_listen: Option<String>,
     /// The address browsers and SDKs reach the API at, if not the listen address.
     pub public_url: Option<String>,
     /// Largest request body, in bytes.
@@ -22,15 +30,98 @@ pub struct FileConfig {
     pub master_key_file: Option<PathBuf>,
     /// How long the vault keeps the CVC of a card no payment has used, in seconds.
     pub cvc_ttl_seconds: Option<i64>,
+    /// Open connections at most.
+    pub max_connections: Option<usize>,
+    /// Time allowed for the TLS handshake and for each request's headers, in ms.
+    pub header_read_timeout_ms: Option<u64>,
+    /// Certificates.
+    pub tls: Option<TlsFile>,
+    /// Request rate limits.
+    pub rate_limit: Option<RateLimitFile>,
+}
+
+/// `[tls]`
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TlsFile {
+    /// PEM certificate chain.
+    pub cert_file: Option<PathBuf>,
+    /// PEM private key.
+    pub key_file: Option<PathBuf>,
+    /// Generate a local CA and a localhost certificate (test mode).
+    pub self_signed: Option<bool>,
+    /// `[tls.acme]`
+    pub acme: Option<AcmeFile>,
+}
+
+/// `[tls.acme]`
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AcmeFile {
+    /// Names to certify.
+    pub domains: Option<Vec<String>>,
+    /// `mailto:` contact.
+    pub contact: Option<String>,
+    /// Directory URL (default Let's Encrypt).
+    pub directory: Option<String>,
+    /// Extra root for the ACME server's own certificate.
+    pub ca_file: Option<PathBuf>,
+}
+
+/// `[rate_limit]`
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RateLimitFile {
+    /// Per secret or restricted key.
+    pub key_per_second: Option<f64>,
+    /// Burst per key.
+    pub key_burst: Option<f64>,
+    /// Per client IP.
+    pub ip_per_second: Option<f64>,
+    /// Burst per IP.
+    pub ip_burst: Option<f64>,
+    /// Per publishable key.
+    pub publishable_per_second: Option<f64>,
+    /// Burst per publishable key.
+    pub publishable_burst: Option<f64>,
+}
+
+/// Test mode (simulated processor, plain HTTP allowed on loopback) or live mode.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mode {
+    /// Test mode.
+    Test,
+    /// Live mode: TLS only.
+    Live,
+}
+
+/// Where the TLS certificate comes from.
+#[derive(Debug, Clone)]
+pub enum CertificateSource {
+    /// PEM files, reloaded on SIGHUP and on change.
+    Files {
+        /// Chain.
+        cert_file: PathBuf,
+        /// Key.
+        key_file: PathBuf,
+    },
+    /// A generated local CA (test mode).
+    SelfSigned,
+    /// An ACME CA.
+    Acme(AcmeSettings),
 }
 
 /// Validated settings.
 #[derive(Debug, Clone)]
 pub struct Config {
+    /// Test or live.
+    pub mode: Mode,
     /// Data directory.
     pub data_dir: PathBuf,
     /// API listener address.
     pub listen: SocketAddr,
+    /// Redirecting plain-HTTP listener.
+    pub http_listen: Option<SocketAddr>,
     /// Public address, if configured.
     pub public_url: Option<String>,
     /// Largest request body.
@@ -39,6 +130,14 @@ pub struct Config {
     pub master_key_file: PathBuf,
     /// CVC time-to-live for cards never charged.
     pub cvc_ttl_seconds: i64,
+    /// Certificate source; `None` means plain HTTP (test mode on loopback only).
+    pub tls: Option<CertificateSource>,
+    /// Connection cap.
+    pub max_connections: usize,
+    /// Handshake and header timeout.
+    pub header_read_timeout: Duration,
+    /// Rate limits.
+    pub rate_limits: RateLimits,
 }
 
 /// Values given on the command line.
@@ -50,6 +149,8 @@ pub struct Overrides {
     pub data_dir: Option<PathBuf>,
     /// `--listen`
     pub listen: Option<String>,
+    /// `--http-listen`
+    pub http_listen: Option<String>,
     /// `--public-url`
     pub public_url: Option<String>,
 }
@@ -57,6 +158,27 @@ pub struct Overrides {
 const DEFAULT_LISTEN: &str = "127.0.0.1:4242";
 const DEFAULT_MAX_BODY: usize = 256 * 1024;
 const DEFAULT_CVC_TTL: i64 = 15 * 60;
+const LETS_ENCRYPT: &str = "https://acme-v02.api.letsencrypt.org/directory";
+
+fn number<T: std::str::FromStr>(
+    name: &str,
+    value: Option<String>,
+    fallback: Option<T>,
+) -> Result<Option<T>, String> {
+    match value {
+        Some(v) => v
+            .trim()
+            .parse()
+            .map(Some)
+            .map_err(|_| format!("{name} '{v}' is not a valid number")),
+        None => Ok(fallback),
+    }
+}
+
+fn address(what: &str, text: &str) -> Result<SocketAddr, String> {
+    text.parse()
+        .map_err(|_| format!("{what} '{text}' is not an IP:port such as 127.0.0.1:4242"))
+}
 
 impl Config {
     /// Resolves the layers. `env` is a lookup so tests can supply their own.
@@ -72,6 +194,11 @@ impl Config {
             Some(path) => load_file(path)?,
             None => FileConfig::default(),
         };
+        let mode = match env("TESSERA_MODE").or(file.mode).as_deref() {
+            None | Some("test") => Mode::Test,
+            Some("live") => Mode::Live,
+            Some(other) => return Err(format!("mode '{other}' must be test or live")),
+        };
         let data_dir = flags
             .data_dir
             .clone()
@@ -84,14 +211,22 @@ impl Config {
             .or_else(|| env("TESSERA_LISTEN"))
             .or(file.listen)
             .unwrap_or_else(|| DEFAULT_LISTEN.to_owned());
-        let listen: SocketAddr = listen_text.parse().map_err(|_| {
-            format!("listen address '{listen_text}' is not an IP:port such as 127.0.0.1:4242 (set by --listen, TESSERA_LISTEN or listen in the config file)")
-        })?;
-        if !listen.ip().is_loopback() {
-            return Err(format!(
-                "listen address {listen} is not a loopback address. This build serves plain HTTP, which Tessera allows only in test mode on loopback (127.0.0.1 or ::1); put a TLS-terminating proxy in front or listen on loopback"
-            ));
-        }
+        let listen = address(
+            "listen address (--listen, TESSERA_LISTEN, listen)",
+            &listen_text,
+        )?;
+        let http_listen = flags
+            .http_listen
+            .clone()
+            .or_else(|| env("TESSERA_HTTP_LISTEN"))
+            .or(file.http_listen)
+            .map(|t| {
+                address(
+                    "http_listen address (--http-listen, TESSERA_HTTP_LISTEN, http_listen)",
+                    &t,
+                )
+            })
+            .transpose()?;
         let public_url = flags
             .public_url
             .clone()
@@ -105,12 +240,12 @@ impl Config {
                 "public_url '{url}' must be an absolute http:// or https:// URL"
             ));
         }
-        let max_body_bytes = match env("TESSERA_MAX_BODY_BYTES") {
-            Some(v) => v
-                .parse()
-                .map_err(|_| format!("TESSERA_MAX_BODY_BYTES '{v}' is not a number of bytes"))?,
-            None => file.max_body_bytes.unwrap_or(DEFAULT_MAX_BODY),
-        };
+        let max_body_bytes = number(
+            "TESSERA_MAX_BODY_BYTES",
+            env("TESSERA_MAX_BODY_BYTES"),
+            file.max_body_bytes,
+        )?
+        .unwrap_or(DEFAULT_MAX_BODY);
         if !(1024..=16 * 1024 * 1024).contains(&max_body_bytes) {
             return Err(format!(
                 "max_body_bytes {max_body_bytes} must be between 1024 and 16777216"
@@ -120,26 +255,208 @@ impl Config {
             .map(PathBuf::from)
             .or(file.master_key_file)
             .unwrap_or_else(|| data_dir.join("master.key"));
-        let cvc_ttl_seconds = match env("TESSERA_CVC_TTL_SECONDS") {
-            Some(v) => v
-                .parse()
-                .map_err(|_| format!("TESSERA_CVC_TTL_SECONDS '{v}' is not a number of seconds"))?,
-            None => file.cvc_ttl_seconds.unwrap_or(DEFAULT_CVC_TTL),
-        };
+        let cvc_ttl_seconds = number(
+            "TESSERA_CVC_TTL_SECONDS",
+            env("TESSERA_CVC_TTL_SECONDS"),
+            file.cvc_ttl_seconds,
+        )?
+        .unwrap_or(DEFAULT_CVC_TTL);
         if !(1..=86_400).contains(&cvc_ttl_seconds) {
             return Err(format!(
                 "cvc_ttl_seconds {cvc_ttl_seconds} must be between 1 and 86400"
             ));
         }
+        let max_connections = number(
+            "TESSERA_MAX_CONNECTIONS",
+            env("TESSERA_MAX_CONNECTIONS"),
+            file.max_connections,
+        )?
+        .unwrap_or(1024);
+        if !(1..=1_000_000).contains(&max_connections) {
+            return Err(format!(
+                "max_connections {max_connections} must be between 1 and 1000000"
+            ));
+        }
+        let header_ms = number(
+            "TESSERA_HEADER_READ_TIMEOUT_MS",
+            env("TESSERA_HEADER_READ_TIMEOUT_MS"),
+            file.header_read_timeout_ms,
+        )?
+        .unwrap_or(10_000);
+        if !(100..=300_000).contains(&header_ms) {
+            return Err(format!(
+                "header_read_timeout_ms {header_ms} must be between 100 and 300000"
+            ));
+        }
+        let tls = certificate_source(file.tls.unwrap_or_default(), &env)?;
+        let rate_limits = rate_limits(file.rate_limit.unwrap_or_default(), &env)?;
+
+        match (&tls, mode) {
+            (None, Mode::Live) => {
+                return Err("live mode serves HTTPS only and no certificate is configured. Give a certificate and key \
+                    ([tls] cert_file and key_file, or TESSERA_TLS_CERT_FILE and TESSERA_TLS_KEY_FILE) or let Tessera \
+                    obtain one ([tls.acme] domains and contact, or TESSERA_ACME_DOMAINS and TESSERA_ACME_CONTACT, \
+                    with http_listen on port 80)"
+                    .into());
+            }
+            (Some(CertificateSource::SelfSigned), Mode::Live) => {
+                return Err("a self-signed certificate is for test mode only; live mode needs cert_file/key_file or ACME".into());
+            }
+            (None, Mode::Test) if !listen.ip().is_loopback() => {
+                return Err(format!(
+                    "listen address {listen} is not a loopback address, and no certificate is configured. Plain HTTP is \
+                     allowed only in test mode on loopback (127.0.0.1 or ::1); configure [tls] (or TESSERA_TLS_SELF_SIGNED=true \
+                     in test mode) to listen elsewhere"
+                ));
+            }
+            (None, _) if http_listen.is_some() => {
+                return Err(
+                    "http_listen redirects to HTTPS, but no certificate is configured for HTTPS"
+                        .into(),
+                );
+            }
+            (Some(CertificateSource::Acme(_)), _) if http_listen.is_none() => {
+                return Err("ACME needs http_listen (usually 0.0.0.0:80) to answer the CA's HTTP-01 challenges".into());
+            }
+            _ => {}
+        }
         Ok(Config {
+            mode,
             data_dir,
             listen,
+            http_listen,
             public_url,
             max_body_bytes,
             master_key_file,
             cvc_ttl_seconds,
+            tls,
+            max_connections,
+            header_read_timeout: Duration::from_millis(header_ms),
+            rate_limits,
         })
     }
+}
+
+fn certificate_source(
+    file: TlsFile,
+    env: &impl Fn(&str) -> Option<String>,
+) -> Result<Option<CertificateSource>, String> {
+    let cert_file = env("TESSERA_TLS_CERT_FILE")
+        .map(PathBuf::from)
+        .or(file.cert_file);
+    let key_file = env("TESSERA_TLS_KEY_FILE")
+        .map(PathBuf::from)
+        .or(file.key_file);
+    let self_signed = match env("TESSERA_TLS_SELF_SIGNED").as_deref() {
+        Some("true" | "1") => true,
+        Some("false" | "0") | None => file.self_signed.unwrap_or(false),
+        Some(other) => {
+            return Err(format!(
+                "TESSERA_TLS_SELF_SIGNED '{other}' must be true or false"
+            ));
+        }
+    };
+    let acme_file = file.acme.unwrap_or_default();
+    let domains = env("TESSERA_ACME_DOMAINS")
+        .map(|d| {
+            d.split(',')
+                .map(|s| s.trim().to_owned())
+                .filter(|s| !s.is_empty())
+                .collect::<Vec<_>>()
+        })
+        .or(acme_file.domains);
+    let acme = match domains {
+        None => None,
+        Some(domains) => {
+            if domains.is_empty() {
+                return Err("ACME domains is empty: name at least one domain".into());
+            }
+            let contact = env("TESSERA_ACME_CONTACT").or(acme_file.contact).ok_or(
+                "ACME needs a contact (TESSERA_ACME_CONTACT or [tls.acme] contact, e.g. mailto:ops@example.com)",
+            )?;
+            if !contact.starts_with("mailto:") {
+                return Err(format!(
+                    "ACME contact '{contact}' must be a mailto: address"
+                ));
+            }
+            Some(CertificateSource::Acme(AcmeSettings {
+                domains,
+                contact,
+                directory: env("TESSERA_ACME_DIRECTORY")
+                    .or(acme_file.directory)
+                    .unwrap_or_else(|| LETS_ENCRYPT.to_owned()),
+                ca_file: env("TESSERA_ACME_CA_FILE")
+                    .map(PathBuf::from)
+                    .or(acme_file.ca_file),
+            }))
+        }
+    };
+    let files = match (cert_file, key_file) {
+        (Some(cert_file), Some(key_file)) => Some(CertificateSource::Files {
+            cert_file,
+            key_file,
+        }),
+        (None, None) => None,
+        _ => return Err("a TLS certificate needs both cert_file and key_file".into()),
+    };
+    let chosen: Vec<CertificateSource> = [
+        files,
+        self_signed.then_some(CertificateSource::SelfSigned),
+        acme,
+    ]
+    .into_iter()
+    .flatten()
+    .collect();
+    match chosen.len() {
+        0 => Ok(None),
+        1 => Ok(chosen.into_iter().next()),
+        _ => Err("choose one certificate source: cert_file/key_file, self_signed, or ACME".into()),
+    }
+}
+
+fn rate_limits(
+    file: RateLimitFile,
+    env: &impl Fn(&str) -> Option<String>,
+) -> Result<RateLimits, String> {
+    let d = RateLimits::default();
+    let read = |name: &str, from_file: Option<f64>, fallback: f64| -> Result<f64, String> {
+        let v = number(name, env(name), from_file)?.unwrap_or(fallback);
+        if v > 0.0 && v.is_finite() {
+            Ok(v)
+        } else {
+            Err(format!("{name} must be a positive number"))
+        }
+    };
+    Ok(RateLimits {
+        key: Rate {
+            per_second: read(
+                "TESSERA_RATE_LIMIT_KEY_PER_SECOND",
+                file.key_per_second,
+                d.key.per_second,
+            )?,
+            burst: read("TESSERA_RATE_LIMIT_KEY_BURST", file.key_burst, d.key.burst)?,
+        },
+        ip: Rate {
+            per_second: read(
+                "TESSERA_RATE_LIMIT_IP_PER_SECOND",
+                file.ip_per_second,
+                d.ip.per_second,
+            )?,
+            burst: read("TESSERA_RATE_LIMIT_IP_BURST", file.ip_burst, d.ip.burst)?,
+        },
+        publishable: Rate {
+            per_second: read(
+                "TESSERA_RATE_LIMIT_PUBLISHABLE_PER_SECOND",
+                file.publishable_per_second,
+                d.publishable.per_second,
+            )?,
+            burst: read(
+                "TESSERA_RATE_LIMIT_PUBLISHABLE_BURST",
+                file.publishable_burst,
+                d.publishable.burst,
+            )?,
+        },
+    })
 }
 
 fn load_file(path: &Path) -> Result<FileConfig, String> {
@@ -167,7 +484,7 @@ mod tests {
         let file = dir.path().join("tessera.toml");
         std::fs::write(
             &file,
-            "data_dir = \"/from-file\"\nlisten = \"127.0.0.1:1000\"\n",
+            "data_dir = \"/from-file\"\nlisten = \"127.0.0.1:1000\"\n[rate_limit]\nkey_burst = 7\n",
         )
         .unwrap();
         let flags = Overrides {
@@ -177,6 +494,7 @@ mod tests {
         let c = Config::resolve(&flags, env(&[])).unwrap();
         assert_eq!(c.data_dir, PathBuf::from("/from-file"));
         assert_eq!(c.listen.port(), 1000);
+        assert_eq!(c.rate_limits.key.burst, 7.0);
         let c = Config::resolve(&flags, env(&[("TESSERA_LISTEN", "127.0.0.1:2000")])).unwrap();
         assert_eq!(c.listen.port(), 2000);
         let flags = Overrides {
@@ -186,6 +504,8 @@ mod tests {
         let c = Config::resolve(&flags, env(&[("TESSERA_LISTEN", "127.0.0.1:2000")])).unwrap();
         assert_eq!(c.listen.port(), 3000);
         assert_eq!(c.master_key_file, PathBuf::from("/from-file/master.key"));
+        assert_eq!(c.mode, Mode::Test);
+        assert!(c.tls.is_none());
     }
 
     #[test]
@@ -220,5 +540,44 @@ mod tests {
         )
         .unwrap_err();
         assert!(err.contains("max_body_bytes"), "{err}");
+    }
+
+    #[test]
+    fn live_mode_demands_a_real_certificate() {
+        let err =
+            Config::resolve(&Overrides::default(), env(&[("TESSERA_MODE", "live")])).unwrap_err();
+        assert!(
+            err.contains("certificate") && err.contains("TESSERA_TLS_CERT_FILE"),
+            "{err}"
+        );
+        let err = Config::resolve(
+            &Overrides::default(),
+            env(&[
+                ("TESSERA_MODE", "live"),
+                ("TESSERA_TLS_SELF_SIGNED", "true"),
+            ]),
+        )
+        .unwrap_err();
+        assert!(err.contains("test mode only"), "{err}");
+        let ok = Config::resolve(
+            &Overrides::default(),
+            env(&[
+                ("TESSERA_MODE", "live"),
+                ("TESSERA_TLS_CERT_FILE", "/c.pem"),
+                ("TESSERA_TLS_KEY_FILE", "/k.pem"),
+                ("TESSERA_LISTEN", "0.0.0.0:443"),
+            ]),
+        )
+        .unwrap();
+        assert!(matches!(ok.tls, Some(CertificateSource::Files { .. })));
+        let err = Config::resolve(
+            &Overrides::default(),
+            env(&[
+                ("TESSERA_ACME_DOMAINS", "pay.example.com"),
+                ("TESSERA_ACME_CONTACT", "mailto:ops@example.com"),
+            ]),
+        )
+        .unwrap_err();
+        assert!(err.contains("http_listen"), "{err}");
     }
 }

@@ -15,7 +15,10 @@ use tessera_processor::Simulator;
 use tessera_store::Store;
 use tessera_vault::Vault;
 
-use crate::config::Config;
+use crate::config::{CertificateSource, Config, Mode};
+use crate::transport::certificates::{self, CertificateStore};
+use crate::transport::listener::{self, Limits};
+use crate::transport::{self, acme, redirect};
 
 struct Installation {
     master: MasterKey,
@@ -64,9 +67,21 @@ fn print_account(account: &NewAccount) {
     println!("  publishable key: {}", account.publishable_key.as_str());
 }
 
-fn write_ready_file(path: &Path, api: &str) -> Result<(), String> {
+fn write_ready_file(
+    path: &Path,
+    api: &str,
+    http: Option<&str>,
+    ca: Option<&Path>,
+) -> Result<(), String> {
     let tmp = path.with_extension("tmp");
-    let body = serde_json::json!({ "api": api, "pid": std::process::id() }).to_string();
+    let mut body = serde_json::json!({ "api": api, "pid": std::process::id() });
+    if let Some(http) = http {
+        body["http"] = serde_json::json!(http);
+    }
+    if let Some(ca) = ca {
+        body["ca"] = serde_json::json!(ca.display().to_string());
+    }
+    let body = body.to_string();
     fs::write(&tmp, body)
         .and_then(|()| fs::rename(&tmp, path))
         .map_err(|e| format!("cannot write ready file {}: {e}", path.display()))
@@ -96,7 +111,50 @@ pub fn serve(config: &Config, ready_file: Option<&Path>) -> Result<(), String> {
             .await
             .map_err(|e| format!("cannot listen on {}: {e}", config.listen))?;
         let addr = listener.local_addr().map_err(|e| e.to_string())?;
-        let api_url = format!("http://{addr}");
+        let limits = Limits { max_connections: config.max_connections, header_read_timeout: config.header_read_timeout };
+        let challenges: acme::Challenges = Default::default();
+        let (stop_redirects, stopped) = tokio::sync::watch::channel(false);
+
+        // The plain-HTTP listener comes first: ACME validation reaches it.
+        let mut http_url = None;
+        if let Some(http_addr) = config.http_listen {
+            let http_listener = tokio::net::TcpListener::bind(http_addr)
+                .await
+                .map_err(|e| format!("cannot listen on {http_addr}: {e}"))?;
+            http_url = Some(format!("http://{}", http_listener.local_addr().map_err(|e| e.to_string())?));
+            let public_host = config.public_url.as_deref().and_then(public_host);
+            let router = redirect::router(challenges.clone(), addr.port(), public_host);
+            let mut stopped = stopped.clone();
+            tokio::spawn(listener::serve(http_listener, None, router, limits, async move {
+                let _ = stopped.wait_for(|stop| *stop).await;
+            }));
+        }
+
+        let certificates = Arc::new(CertificateStore::default());
+        let mut ca_file = None;
+        match &config.tls {
+            None => {}
+            Some(CertificateSource::Files { cert_file, key_file }) => {
+                certificates.set(certificates::load_pem(cert_file, key_file)?);
+                certificates::watch_files(certificates.clone(), cert_file.clone(), key_file.clone());
+            }
+            Some(CertificateSource::SelfSigned) => {
+                let local = certificates::local_ca(&config.data_dir)?;
+                certificates.set(certificates::load_pem(&local.cert_file, &local.key_file)?);
+                ca_file = Some(local.ca_file);
+            }
+            Some(CertificateSource::Acme(settings)) => {
+                tracing::info!(domains = %settings.domains.join(","), directory = %settings.directory, "obtaining a certificate with ACME");
+                acme::ensure(settings, &config.data_dir, &challenges, &certificates).await?;
+                acme::renew_in_background(settings.clone(), config.data_dir.clone(), challenges.clone(), certificates.clone());
+            }
+        }
+        let tls = config.tls.is_some();
+        let acceptor = match tls {
+            true => Some(tokio_rustls::TlsAcceptor::from(transport::server_config(certificates.clone())?)),
+            false => None,
+        };
+        let api_url = format!("{}://{addr}", if tls { "https" } else { "http" });
         if first_start {
             let account = accounts::create_account(&store, &master).map_err(|e| e.to_string())?;
             print_account(&account);
@@ -118,19 +176,31 @@ pub fn serve(config: &Config, ready_file: Option<&Path>) -> Result<(), String> {
             AppConfig {
                 max_body_bytes: config.max_body_bytes,
                 public_url: config.public_url.clone().unwrap_or_else(|| api_url.clone()),
+                body_read_timeout: config.header_read_timeout * 3,
+                rate_limits: config.rate_limits,
             },
         ));
         let workers = spawn_workers(app.clone(), vault.clone(), config.cvc_ttl_seconds);
-        println!("Tessera test mode: plain HTTP on loopback only. API listening on {api_url}");
-        let _ = std::io::stdout().flush();
-        tracing::info!(%addr, data_dir = %config.data_dir.display(), "tessera serving (test mode, plain HTTP on loopback)");
-        if let Some(path) = ready_file {
-            write_ready_file(path, &api_url)?;
+        let mode = match config.mode {
+            Mode::Test => "test mode",
+            Mode::Live => "live mode",
+        };
+        if tls {
+            println!("Tessera {mode}: API listening on {api_url} (TLS 1.2/1.3)");
+        } else {
+            println!("Tessera {mode}: plain HTTP on loopback only. API listening on {api_url}");
         }
-        let served = axum::serve(listener, tessera_api::router(app).into_make_service())
-            .with_graceful_shutdown(shutdown_signal())
-            .await
-            .map_err(|e| format!("server error: {e}"));
+        if let Some(ca) = &ca_file {
+            println!("Local test CA: {}", ca.display());
+            println!("  trust it: Python stripe.ca_bundle_path = \"{0}\"; Node NODE_EXTRA_CA_CERTS={0}; curl --cacert {0}", ca.display());
+        }
+        let _ = std::io::stdout().flush();
+        tracing::info!(%addr, tls, data_dir = %config.data_dir.display(), "tessera serving ({mode})");
+        if let Some(path) = ready_file {
+            write_ready_file(path, &api_url, http_url.as_deref(), ca_file.as_deref())?;
+        }
+        listener::serve(listener, acceptor, tessera_api::router(app, tls), limits, shutdown_signal()).await;
+        let _ = stop_redirects.send(true);
         workers.abort();
         // No checkout continues past a clean stop: erase every CVC still held.
         match tokio::task::spawn_blocking(move || vault.erase_unused_cvcs(0)).await {
@@ -138,10 +208,18 @@ pub fn serve(config: &Config, ready_file: Option<&Path>) -> Result<(), String> {
             Ok(Err(e)) => tracing::error!("could not erase unused CVCs at shutdown: {e}"),
             Err(e) => tracing::error!("CVC erasure panicked: {e}"),
         }
-        served
+        Ok::<(), String>(())
     })?;
     tracing::info!("tessera stopped");
     Ok(())
+}
+
+/// The host name of a configured public URL (`https://pay.example.com:8443/x` → `pay.example.com`).
+fn public_host(url: &str) -> Option<String> {
+    let rest = url.split_once("://")?.1;
+    let authority = rest.split(['/', '?', '#']).next()?;
+    let host = authority.rsplit_once(':').map_or(authority, |(h, _)| h);
+    (!host.is_empty()).then(|| host.to_owned())
 }
 
 /// Background work: scheduled jobs (every 250 ms) and the expiry of CVCs that no
@@ -200,6 +278,7 @@ pub fn create_account(config: &Config) -> Result<(), String> {
 pub fn create_key(
     config: &Config,
     kind: KeyKind,
+    livemode: bool,
     account: Option<&str>,
     permissions: &[String],
 ) -> Result<(), String> {
@@ -241,6 +320,7 @@ pub fn create_key(
         &inst.master,
         &account,
         kind,
+        livemode,
         permissions.as_deref(),
     )
     .map_err(|e| e.to_string())?;

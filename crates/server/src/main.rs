@@ -3,6 +3,7 @@
 
 mod config;
 mod installation;
+mod transport;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -44,6 +45,9 @@ enum Command {
         /// Address clients reach the API at, if not the listen address; also TESSERA_PUBLIC_URL.
         #[arg(long)]
         public_url: Option<String>,
+        /// Plain-HTTP listener that redirects to HTTPS and answers ACME challenges; also TESSERA_HTTP_LISTEN.
+        #[arg(long)]
+        http_listen: Option<String>,
         /// Write {"api": URL, "pid": N} here once listening.
         #[arg(long)]
         ready_file: Option<PathBuf>,
@@ -78,6 +82,9 @@ enum KeysCommand {
         /// For restricted keys: RESOURCE=read|write, repeatable.
         #[arg(long = "permission")]
         permissions: Vec<String>,
+        /// A live-mode key (sk_live_…); live keys are accepted over HTTPS only.
+        #[arg(long)]
+        live: bool,
     },
     /// Revoke a key.
     Revoke {
@@ -109,17 +116,21 @@ enum Kind {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    let listen_flags = match &cli.command {
+    let (listen, http_listen, public_url) = match &cli.command {
         Command::Serve {
-            listen, public_url, ..
-        } => (listen.clone(), public_url.clone()),
-        _ => (None, None),
+            listen,
+            http_listen,
+            public_url,
+            ..
+        } => (listen.clone(), http_listen.clone(), public_url.clone()),
+        _ => (None, None, None),
     };
     let overrides = Overrides {
         config_file: cli.config.clone(),
         data_dir: cli.data_dir.clone(),
-        listen: listen_flags.0,
-        public_url: listen_flags.1,
+        listen,
+        http_listen,
+        public_url,
     };
     let config = match Config::resolve(&overrides, |k| std::env::var(k).ok()) {
         Ok(c) => c,
@@ -136,6 +147,7 @@ fn main() -> ExitCode {
                     kind,
                     account,
                     permissions,
+                    live,
                 },
         } => {
             let kind = match kind {
@@ -143,7 +155,7 @@ fn main() -> ExitCode {
                 Kind::Publishable => KeyKind::Publishable,
                 Kind::Restricted => KeyKind::Restricted,
             };
-            installation::create_key(&config, kind, account.as_deref(), &permissions)
+            installation::create_key(&config, kind, live, account.as_deref(), &permissions)
         }
         Command::Keys {
             command: KeysCommand::Revoke { key },

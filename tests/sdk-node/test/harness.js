@@ -21,7 +21,16 @@ export { Stripe };
 const here = path.dirname(fileURLToPath(import.meta.url));
 // tests/sdk-node/test -> repo root
 export const REPO_ROOT = path.resolve(here, '..', '..', '..');
-export const TESSERA_BIN =
+export // The suite drives one key from one address far faster than a merchant would: raise
+// the rate limits, which tests/transport checks at their real values.
+const SUITE_LIMITS = Object.fromEntries(
+  ['KEY', 'IP', 'PUBLISHABLE'].flatMap((who) => [
+    [`TESSERA_RATE_LIMIT_${who}_PER_SECOND`, '100000'],
+    [`TESSERA_RATE_LIMIT_${who}_BURST`, '100000'],
+  ]),
+);
+
+const TESSERA_BIN =
   process.env.TESSERA_BIN || path.join(REPO_ROOT, 'target', 'debug', 'tessera');
 
 const READY_TIMEOUT_MS = 30_000;
@@ -72,7 +81,7 @@ export async function startGateway() {
   const child = spawn(
     TESSERA_BIN,
     ['serve', '--data-dir', dataDir, '--listen', '127.0.0.1:0', '--ready-file', readyFile],
-    { stdio: ['ignore', 'pipe', 'pipe'] },
+    { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...SUITE_LIMITS } },
   );
   let stdout = '';
   let stderr = '';

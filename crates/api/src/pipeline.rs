@@ -126,7 +126,15 @@ pub(crate) async fn handle(State(app): State<Arc<App>>, request: Request) -> Res
         }
         Some(call) => {
             let label = call.label();
-            let body = if parts.method == Method::POST {
+            let announced = parts
+                .headers
+                .get(header::CONTENT_LENGTH)
+                .and_then(|v| v.to_str().ok())
+                .and_then(|v| v.parse::<u64>().ok());
+            let body = if announced.is_some_and(|n| n > app.config.max_body_bytes as u64) {
+                // Refused on its announced size, without waiting for the body.
+                Err(ApiError::too_large(app.config.max_body_bytes))
+            } else if parts.method == Method::POST {
                 let read = axum::body::to_bytes(body, app.config.max_body_bytes);
                 match tokio::time::timeout(app.config.body_read_timeout, read).await {
                     Ok(Ok(b)) => Ok(b),

@@ -38,8 +38,7 @@ fn page(status: StatusCode, title: &str, body: &str) -> Response {
     );
     // The form posts here and is then redirected to the merchant's return_url, which
     // form-action also governs; the page runs no script at all.
-    let csp =
-        "default-src 'none'; form-action 'self' https: http:; frame-ancestors *; base-uri 'none'";
+    let csp = "default-src 'none'; form-action 'self' https: http:; frame-ancestors 'none'; base-uri 'none'";
     let mut response = (status, html).into_response();
     let headers = response.headers_mut();
     headers.insert(

@@ -185,9 +185,11 @@ pub fn local_ca(data_dir: &Path) -> Result<LocalCa, String> {
     leaf.distinguished_name
         .push(DnType::CommonName, "localhost");
     leaf.extended_key_usages = vec![ExtendedKeyUsagePurpose::ServerAuth];
+    // Path building and strict checkers (sslyze's Mozilla profile) want the AKI.
+    leaf.use_authority_key_identifier_extension = true;
     leaf.key_usages = vec![KeyUsagePurpose::DigitalSignature];
     leaf.not_before = now - time::Duration::days(1);
-    leaf.not_after = now + time::Duration::days(397);
+    leaf.not_after = now + time::Duration::days(365);
     let leaf_cert = leaf.signed_by(&leaf_key, &issuer).map_err(failed)?;
     fs::write(&files.ca_file, ca_cert.pem())
         .map_err(|e| format!("cannot write {}: {e}", files.ca_file.display()))?;

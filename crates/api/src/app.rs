@@ -27,6 +27,7 @@ pub struct App {
     pub(crate) processor: Arc<dyn Processor>,
     pub(crate) key_hash_key: SubKey,
     pub(crate) request_hash_key: SubKey,
+    pub(crate) webhook_secret_key: SubKey,
     pub(crate) config: AppConfig,
     pub(crate) limiter: crate::rate_limit::Limiter,
 }
@@ -46,10 +47,17 @@ impl App {
             processor,
             key_hash_key: api_key_hash_key(master),
             request_hash_key: master.derive("api/idempotency-request-hash"),
+            webhook_secret_key: webhook_secret_key(master),
             config,
             limiter: crate::rate_limit::Limiter::new(),
         }
     }
+}
+
+/// The key webhook signing secrets are stored encrypted under; shared with the worker
+/// that signs deliveries.
+pub fn webhook_secret_key(master: &MasterKey) -> SubKey {
+    master.derive("webhooks/secret-encryption")
 }
 
 /// The key API keys are hashed under; shared with the CLI that creates keys.

@@ -37,6 +37,7 @@ pub(crate) fn record_as(
     previous: Option<Value>,
 ) -> Outcome<()> {
     let id = random::object_id(ObjectKind::Event.prefix());
+    let endpoints = subscribed_endpoints(tx, scope, kind)?;
     let mut data = json!({ "object": object });
     if let Some(previous) = previous {
         data["previous_attributes"] = previous;
@@ -48,7 +49,7 @@ pub(crate) fn record_as(
         "created": now,
         "data": data,
         "livemode": scope.livemode,
-        "pending_webhooks": 0,
+        "pending_webhooks": endpoints.len(),
         "request": match request {
             Some((id, key)) => json!({ "id": id, "idempotency_key": key }),
             None => json!({ "id": null, "idempotency_key": null }),
@@ -67,7 +68,63 @@ pub(crate) fn record_as(
             private: None,
         },
     )?;
+    // Fan-out in the event's own transaction: an event that exists has its deliveries.
+    for endpoint in endpoints {
+        tessera_webhooks::records::create(tx, scope, now, &id, &endpoint)?;
+    }
     Ok(())
+}
+
+/// Every event type Tessera emits: what `enabled_events` may name.
+pub(crate) const EVENT_TYPES: &[&str] = &[
+    "charge.captured",
+    "charge.dispute.created",
+    "charge.failed",
+    "charge.refunded",
+    "charge.succeeded",
+    "customer.created",
+    "customer.deleted",
+    "customer.updated",
+    "payment_intent.amount_capturable_updated",
+    "payment_intent.canceled",
+    "payment_intent.created",
+    "payment_intent.payment_failed",
+    "payment_intent.requires_action",
+    "payment_intent.succeeded",
+    "payment_method.attached",
+    "payment_method.detached",
+    "payment_method.updated",
+    "refund.created",
+    "refund.failed",
+    "refund.updated",
+    "review.opened",
+];
+
+/// Ids of the account's enabled endpoints subscribed to `kind`.
+fn subscribed_endpoints(
+    tx: &Tx<'_>,
+    scope: &tessera_store::Scope,
+    kind: &str,
+) -> Outcome<Vec<String>> {
+    let query = tessera_store::ListQuery {
+        kind: "webhook_endpoint",
+        limit: 100,
+        ..Default::default()
+    };
+    let Some(page) = tx.list_objects(scope, &query)? else {
+        return Ok(Vec::new());
+    };
+    Ok(page
+        .data
+        .iter()
+        .filter(|e| e["status"] == "enabled")
+        .filter(|e| {
+            e["enabled_events"]
+                .as_array()
+                .is_some_and(|types| types.iter().any(|t| t == "*" || t == kind))
+        })
+        .filter_map(|e| e["id"].as_str().map(str::to_owned))
+        .collect())
 }
 
 /// The attributes of `before` that differ in `after`, with their old values.

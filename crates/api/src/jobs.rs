@@ -1,6 +1,6 @@
 //! The worker that carries out scheduled jobs when they come due.
 
-use tessera_store::DueJob;
+use tessera_store::{DueJob, Jobs};
 
 use crate::app::App;
 use crate::pipeline::{Failure, unix_now};
@@ -16,7 +16,10 @@ pub fn run_due_jobs(app: &App) -> usize {
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.as_millis() as i64)
         .unwrap_or(0);
-    let due = match app.store.read(|tx| tx.due_jobs(now_ms, BATCH)) {
+    let due = match app
+        .store
+        .read(|tx| tx.due_jobs(now_ms, BATCH, Jobs::Except(tessera_webhooks::DELIVER)))
+    {
         Ok(d) => d,
         Err(e) => {
             tracing::error!("cannot read scheduled jobs: {e}");

@@ -27,7 +27,7 @@ mod routes;
 mod security_headers;
 mod three_d_secure;
 
-pub use app::{App, AppConfig};
+pub use app::{App, AppConfig, webhook_secret_key};
 pub use pipeline::Connection;
 pub use security_headers::apply as with_security_headers;
 

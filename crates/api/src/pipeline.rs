@@ -432,7 +432,10 @@ fn idempotency_key(method: &Method, headers: &HeaderMap) -> Result<Option<String
 }
 
 fn execute(ctx: &Ctx<'_>, call: Call, mut params: Params) -> Outcome<Value> {
-    use resources::{charges, customers, events, payment_intents, payment_methods, refunds};
+    use resources::{
+        charges, customers, events, payment_intents, payment_methods, refunds, webhook_deliveries,
+        webhook_endpoints,
+    };
     let p = &mut params;
     // Calls that take no parameters reject stray ones before doing anything.
     let no_params = matches!(
@@ -444,6 +447,10 @@ fn execute(ctx: &Ctx<'_>, call: Call, mut params: Params) -> Outcome<Value> {
             | Call::ChargeRetrieve(_)
             | Call::RefundRetrieve(_)
             | Call::EventRetrieve(_)
+            | Call::WebhookEndpointRetrieve(_)
+            | Call::WebhookEndpointDelete(_)
+            | Call::WebhookDeliveryRetrieve(_)
+            | Call::WebhookDeliveryRetry(_)
     );
     if no_params {
         std::mem::take(p).finish()?;
@@ -476,6 +483,15 @@ fn execute(ctx: &Ctx<'_>, call: Call, mut params: Params) -> Outcome<Value> {
         Call::RefundUpdate(id) => refunds::update(ctx, &id, p)?,
         Call::EventList => events::list(ctx, p)?,
         Call::EventRetrieve(id) => events::retrieve(ctx, &id)?,
+        Call::WebhookEndpointCreate => webhook_endpoints::create(ctx, p)?,
+        Call::WebhookEndpointList => webhook_endpoints::list(ctx, p)?,
+        Call::WebhookEndpointRetrieve(id) => webhook_endpoints::retrieve(ctx, &id)?,
+        Call::WebhookEndpointUpdate(id) => webhook_endpoints::update(ctx, &id, p)?,
+        Call::WebhookEndpointDelete(id) => webhook_endpoints::delete(ctx, &id)?,
+        Call::WebhookEndpointRollSecret(id) => webhook_endpoints::roll_secret(ctx, &id, p)?,
+        Call::WebhookDeliveryList => webhook_deliveries::list(ctx, p)?,
+        Call::WebhookDeliveryRetrieve(id) => webhook_deliveries::retrieve(ctx, &id)?,
+        Call::WebhookDeliveryRetry(id) => webhook_deliveries::retry(ctx, &id)?,
     };
     Ok(value)
 }

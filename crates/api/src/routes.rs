@@ -32,6 +32,15 @@ pub(crate) enum Call {
     RefundUpdate(String),
     EventList,
     EventRetrieve(String),
+    WebhookEndpointCreate,
+    WebhookEndpointList,
+    WebhookEndpointRetrieve(String),
+    WebhookEndpointUpdate(String),
+    WebhookEndpointDelete(String),
+    WebhookEndpointRollSecret(String),
+    WebhookDeliveryList,
+    WebhookDeliveryRetrieve(String),
+    WebhookDeliveryRetry(String),
 }
 
 impl Call {
@@ -70,6 +79,17 @@ impl Call {
             ["v1", "refunds", r] if post => Call::RefundUpdate(id(r)),
             ["v1", "events"] if get => Call::EventList,
             ["v1", "events", e] if get => Call::EventRetrieve(id(e)),
+            ["v1", "webhook_endpoints"] if post => Call::WebhookEndpointCreate,
+            ["v1", "webhook_endpoints"] if get => Call::WebhookEndpointList,
+            ["v1", "webhook_endpoints", w] if get => Call::WebhookEndpointRetrieve(id(w)),
+            ["v1", "webhook_endpoints", w] if post => Call::WebhookEndpointUpdate(id(w)),
+            ["v1", "webhook_endpoints", w] if delete => Call::WebhookEndpointDelete(id(w)),
+            ["v1", "webhook_endpoints", w, "roll_secret"] if post => {
+                Call::WebhookEndpointRollSecret(id(w))
+            }
+            ["v1", "webhook_deliveries"] if get => Call::WebhookDeliveryList,
+            ["v1", "webhook_deliveries", d] if get => Call::WebhookDeliveryRetrieve(id(d)),
+            ["v1", "webhook_deliveries", d, "retry"] if post => Call::WebhookDeliveryRetry(id(d)),
             _ => return None,
         })
     }
@@ -97,6 +117,15 @@ impl Call {
             ChargeList | ChargeRetrieve(_) => "charges",
             RefundCreate | RefundList | RefundRetrieve(_) | RefundUpdate(_) => "refunds",
             EventList | EventRetrieve(_) => "events",
+            WebhookEndpointCreate
+            | WebhookEndpointList
+            | WebhookEndpointRetrieve(_)
+            | WebhookEndpointUpdate(_)
+            | WebhookEndpointDelete(_)
+            | WebhookEndpointRollSecret(_)
+            | WebhookDeliveryList
+            | WebhookDeliveryRetrieve(_)
+            | WebhookDeliveryRetry(_) => "webhook_endpoints",
         }
     }
 
@@ -118,6 +147,10 @@ impl Call {
                 | RefundRetrieve(_)
                 | EventList
                 | EventRetrieve(_)
+                | WebhookEndpointList
+                | WebhookEndpointRetrieve(_)
+                | WebhookDeliveryList
+                | WebhookDeliveryRetrieve(_)
         )
     }
 
@@ -163,6 +196,15 @@ impl Call {
             RefundUpdate(_) => "refunds.update",
             EventList => "events.list",
             EventRetrieve(_) => "events.retrieve",
+            WebhookEndpointCreate => "webhook_endpoints.create",
+            WebhookEndpointList => "webhook_endpoints.list",
+            WebhookEndpointRetrieve(_) => "webhook_endpoints.retrieve",
+            WebhookEndpointUpdate(_) => "webhook_endpoints.update",
+            WebhookEndpointDelete(_) => "webhook_endpoints.delete",
+            WebhookEndpointRollSecret(_) => "webhook_endpoints.roll_secret",
+            WebhookDeliveryList => "webhook_deliveries.list",
+            WebhookDeliveryRetrieve(_) => "webhook_deliveries.retrieve",
+            WebhookDeliveryRetry(_) => "webhook_deliveries.retry",
         }
     }
 }

@@ -22,11 +22,15 @@ pub enum ObjectKind {
     Dispute,
     /// `prv_`
     Review,
+    /// `we_`
+    WebhookEndpoint,
+    /// `whd_`
+    WebhookDelivery,
 }
 
 impl ObjectKind {
     /// All kinds, for lookups by prefix.
-    pub const ALL: [ObjectKind; 9] = [
+    pub const ALL: [ObjectKind; 11] = [
         ObjectKind::PaymentIntent,
         ObjectKind::PaymentMethod,
         ObjectKind::Customer,
@@ -36,6 +40,8 @@ impl ObjectKind {
         ObjectKind::BalanceTransaction,
         ObjectKind::Dispute,
         ObjectKind::Review,
+        ObjectKind::WebhookEndpoint,
+        ObjectKind::WebhookDelivery,
     ];
 
     /// The id prefix, including the underscore.
@@ -50,6 +56,8 @@ impl ObjectKind {
             ObjectKind::BalanceTransaction => "txn_",
             ObjectKind::Dispute => "dp_",
             ObjectKind::Review => "prv_",
+            ObjectKind::WebhookEndpoint => "we_",
+            ObjectKind::WebhookDelivery => "whd_",
         }
     }
 
@@ -65,6 +73,8 @@ impl ObjectKind {
             ObjectKind::BalanceTransaction => "balance_transaction",
             ObjectKind::Dispute => "dispute",
             ObjectKind::Review => "review",
+            ObjectKind::WebhookEndpoint => "webhook_endpoint",
+            ObjectKind::WebhookDelivery => "webhook_delivery",
         }
     }
 

@@ -38,6 +38,24 @@ pub struct FileConfig {
     pub tls: Option<TlsFile>,
     /// Request rate limits.
     pub rate_limit: Option<RateLimitFile>,
+    /// Webhook delivery.
+    pub webhooks: Option<WebhooksFile>,
+}
+
+/// `[webhooks]`
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WebhooksFile {
+    /// Gap before the first retry, ms.
+    pub retry_base_ms: Option<u64>,
+    /// Longest gap between attempts, ms.
+    pub retry_max_ms: Option<u64>,
+    /// Abandon a delivery this long after its event, seconds.
+    pub give_up_seconds: Option<u64>,
+    /// Disable an endpoint failing for this long, seconds.
+    pub disable_after_seconds: Option<u64>,
+    /// Whole-attempt timeout, ms.
+    pub timeout_ms: Option<u64>,
 }
 
 /// `[tls]`
@@ -138,6 +156,23 @@ pub struct Config {
     pub header_read_timeout: Duration,
     /// Rate limits.
     pub rate_limits: RateLimits,
+    /// Webhook delivery schedule and limits.
+    pub webhooks: WebhookSettings,
+}
+
+/// How webhooks are delivered and retried.
+#[derive(Debug, Clone, Copy)]
+pub struct WebhookSettings {
+    /// Gap before the first retry.
+    pub retry_base: Duration,
+    /// Longest gap.
+    pub retry_max: Duration,
+    /// When a delivery is abandoned.
+    pub give_up_after: Duration,
+    /// When an always-failing endpoint is disabled.
+    pub disable_after: Duration,
+    /// Whole-attempt timeout.
+    pub timeout: Duration,
 }
 
 /// Values given on the command line.
@@ -289,6 +324,7 @@ impl Config {
             ));
         }
         let tls = certificate_source(file.tls.unwrap_or_default(), &env)?;
+        let webhooks = webhook_settings(file.webhooks.unwrap_or_default(), &env, mode)?;
         let rate_limits = rate_limits(file.rate_limit.unwrap_or_default(), &env)?;
 
         match (&tls, mode) {
@@ -333,6 +369,7 @@ impl Config {
             max_connections,
             header_read_timeout: Duration::from_millis(header_ms),
             rate_limits,
+            webhooks,
         })
     }
 }
@@ -412,6 +449,59 @@ fn certificate_source(
         1 => Ok(chosen.into_iter().next()),
         _ => Err("choose one certificate source: cert_file/key_file, self_signed, or ACME".into()),
     }
+}
+
+fn webhook_settings(
+    file: WebhooksFile,
+    env: &impl Fn(&str) -> Option<String>,
+    mode: Mode,
+) -> Result<WebhookSettings, String> {
+    // Live: retried for up to three days, as merchants expect of Stripe. Test: quicker.
+    let (base, max, give_up, disable) = match mode {
+        Mode::Live => (60_000, 3 * 3_600_000, 3 * 86_400, 3 * 86_400),
+        Mode::Test => (1_000, 60_000, 3_600, 86_400),
+    };
+    let read = |name: &str, from_file: Option<u64>, fallback: u64| -> Result<u64, String> {
+        let v = number(name, env(name), from_file)?.unwrap_or(fallback);
+        if v == 0 {
+            Err(format!("{name} must be positive"))
+        } else {
+            Ok(v)
+        }
+    };
+    let settings = WebhookSettings {
+        retry_base: Duration::from_millis(read(
+            "TESSERA_WEBHOOK_RETRY_BASE_MS",
+            file.retry_base_ms,
+            base,
+        )?),
+        retry_max: Duration::from_millis(read(
+            "TESSERA_WEBHOOK_RETRY_MAX_MS",
+            file.retry_max_ms,
+            max,
+        )?),
+        give_up_after: Duration::from_secs(read(
+            "TESSERA_WEBHOOK_GIVE_UP_SECONDS",
+            file.give_up_seconds,
+            give_up,
+        )?),
+        disable_after: Duration::from_secs(read(
+            "TESSERA_WEBHOOK_DISABLE_AFTER_SECONDS",
+            file.disable_after_seconds,
+            disable,
+        )?),
+        timeout: Duration::from_millis(read(
+            "TESSERA_WEBHOOK_TIMEOUT_MS",
+            file.timeout_ms,
+            10_000,
+        )?),
+    };
+    if settings.retry_max < settings.retry_base {
+        return Err(
+            "TESSERA_WEBHOOK_RETRY_MAX_MS must be at least TESSERA_WEBHOOK_RETRY_BASE_MS".into(),
+        );
+    }
+    Ok(settings)
 }
 
 fn rate_limits(

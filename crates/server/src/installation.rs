@@ -181,6 +181,22 @@ pub fn serve(config: &Config, ready_file: Option<&Path>) -> Result<(), String> {
             },
         ));
         let workers = spawn_workers(app.clone(), vault.clone(), config.cvc_ttl_seconds);
+        let deliveries = Arc::new(tessera_webhooks::Worker::new(
+            store.clone(),
+            tessera_api::webhook_secret_key(&master),
+            tessera_webhooks::WorkerConfig {
+                policy: tessera_webhooks::ssrf::AddressPolicy { allow_loopback: config.mode == Mode::Test },
+                require_https: config.mode == Mode::Live,
+                retry_base: config.webhooks.retry_base,
+                retry_max: config.webhooks.retry_max,
+                give_up_after: config.webhooks.give_up_after,
+                disable_after: config.webhooks.disable_after,
+                connect_timeout: std::time::Duration::from_secs(5).min(config.webhooks.timeout),
+                timeout: config.webhooks.timeout,
+                concurrency: 16,
+            },
+        ))
+        .spawn();
         let mode = match config.mode {
             Mode::Test => "test mode",
             Mode::Live => "live mode",
@@ -202,6 +218,7 @@ pub fn serve(config: &Config, ready_file: Option<&Path>) -> Result<(), String> {
         listener::serve(listener, acceptor, tessera_api::router(app, tls), limits, shutdown_signal()).await;
         let _ = stop_redirects.send(true);
         workers.abort();
+        deliveries.abort();
         // No checkout continues past a clean stop: erase every CVC still held.
         match tokio::task::spawn_blocking(move || vault.erase_unused_cvcs(0)).await {
             Ok(Ok(n)) => tracing::info!(erased = n, "erased unused CVCs at shutdown"),

@@ -7,6 +7,15 @@ use rusqlite::params;
 
 use crate::{Scope, StoreError, Tx};
 
+/// Which jobs a worker takes.
+#[derive(Debug, Clone, Copy)]
+pub enum Jobs<'a> {
+    /// Only this action.
+    Only(&'a str),
+    /// Every action but this one.
+    Except(&'a str),
+}
+
 /// A job whose time has come.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DueJob {
@@ -35,13 +44,26 @@ impl Tx<'_> {
         Ok(())
     }
 
-    /// Up to `limit` jobs due at `now_ms`, oldest first.
-    pub fn due_jobs(&self, now_ms: i64, limit: u32) -> Result<Vec<DueJob>, StoreError> {
-        let mut stmt = self.conn.prepare_cached(
-            "SELECT id, account, livemode, action, object FROM jobs WHERE due_at_ms <= ?1 ORDER BY due_at_ms, id LIMIT ?2",
-        )?;
+    /// Up to `limit` jobs due at `now_ms`, oldest first, of the actions `which` selects.
+    pub fn due_jobs(
+        &self,
+        now_ms: i64,
+        limit: u32,
+        which: Jobs<'_>,
+    ) -> Result<Vec<DueJob>, StoreError> {
+        let (sql, action) = match which {
+            Jobs::Only(a) => (
+                "SELECT id, account, livemode, action, object FROM jobs WHERE due_at_ms <= ?1 AND action = ?3 ORDER BY due_at_ms, id LIMIT ?2",
+                a,
+            ),
+            Jobs::Except(a) => (
+                "SELECT id, account, livemode, action, object FROM jobs WHERE due_at_ms <= ?1 AND action != ?3 ORDER BY due_at_ms, id LIMIT ?2",
+                a,
+            ),
+        };
+        let mut stmt = self.conn.prepare_cached(sql)?;
         let jobs = stmt
-            .query_map(params![now_ms, limit], |r| {
+            .query_map(params![now_ms, limit, action], |r| {
                 Ok(DueJob {
                     id: r.get(0)?,
                     scope: Scope {
@@ -56,6 +78,24 @@ impl Tx<'_> {
         Ok(jobs)
     }
 
+    /// Claims a due job until `until_ms` (a lease): nobody else takes it before then,
+    /// and if the claimer dies it comes due again. False if someone claimed it first.
+    pub fn claim_job(&self, id: i64, now_ms: i64, until_ms: i64) -> Result<bool, StoreError> {
+        Ok(self
+            .conn
+            .prepare_cached("UPDATE jobs SET due_at_ms = ?3 WHERE id = ?1 AND due_at_ms <= ?2")?
+            .execute(params![id, now_ms, until_ms])?
+            == 1)
+    }
+
+    /// Moves a job to a new due time.
+    pub fn reschedule_job(&self, id: i64, due_at_ms: i64) -> Result<(), StoreError> {
+        self.conn
+            .prepare_cached("UPDATE jobs SET due_at_ms = ?2 WHERE id = ?1")?
+            .execute(params![id, due_at_ms])?;
+        Ok(())
+    }
+
     /// Removes a job; false if another worker already finished it.
     pub fn finish_job(&self, id: i64) -> Result<bool, StoreError> {
         Ok(self
@@ -68,6 +108,7 @@ impl Tx<'_> {
 
 #[cfg(test)]
 mod tests {
+    use super::Jobs;
     use crate::{Scope, Store};
 
     #[test]
@@ -85,13 +126,41 @@ mod tests {
                 tx.schedule_job(&s, 9_000, "refund.fail", "re_3")
             })
             .unwrap();
-        let due = store.read(|tx| tx.due_jobs(5_000, 10)).unwrap();
+        let due = store
+            .read(|tx| tx.due_jobs(5_000, 10, Jobs::Except("webhook.deliver")))
+            .unwrap();
         assert_eq!(
             due.iter().map(|j| j.object.as_str()).collect::<Vec<_>>(),
             ["re_1", "re_2"]
         );
         assert!(store.write(|tx| tx.finish_job(due[0].id)).unwrap());
         assert!(!store.write(|tx| tx.finish_job(due[0].id)).unwrap());
-        assert_eq!(store.read(|tx| tx.due_jobs(5_000, 10)).unwrap().len(), 1);
+        assert_eq!(
+            store
+                .read(|tx| tx.due_jobs(5_000, 10, Jobs::Only("refund.fail")))
+                .unwrap()
+                .len(),
+            1
+        );
+        // A claimed job is not due again until its lease ends.
+        let id = store
+            .read(|tx| tx.due_jobs(5_000, 10, Jobs::Only("refund.fail")))
+            .unwrap()[0]
+            .id;
+        assert!(store.write(|tx| tx.claim_job(id, 5_000, 8_000)).unwrap());
+        assert!(!store.write(|tx| tx.claim_job(id, 5_000, 8_000)).unwrap());
+        assert!(
+            store
+                .read(|tx| tx.due_jobs(5_000, 10, Jobs::Only("refund.fail")))
+                .unwrap()
+                .is_empty()
+        );
+        assert_eq!(
+            store
+                .read(|tx| tx.due_jobs(8_000, 10, Jobs::Only("refund.fail")))
+                .unwrap()
+                .len(),
+            1
+        );
     }
 }

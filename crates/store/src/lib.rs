@@ -25,7 +25,7 @@ use tessera_durable::{CommitFailed, Database};
 pub use accounts::{ApiKeyRecord, NewApiKey};
 pub use error::StoreError;
 pub use idempotency::IdempotencyClaim;
-pub use jobs::DueJob;
+pub use jobs::{DueJob, Jobs};
 pub use objects::{CreatedFilter, ListPage, ListQuery, NewObject, StoredObject};
 
 const SCHEMA: &str = "

@@ -7,6 +7,8 @@ pub(crate) mod payment_intents;
 pub(crate) mod payment_methods;
 pub(crate) mod refunds;
 pub(crate) mod reviews;
+pub(crate) mod webhook_deliveries;
+pub(crate) mod webhook_endpoints;
 
 use serde_json::{Map, Value, json};
 use tessera_core::ApiError;

@@ -120,3 +120,22 @@ fn every_crate_forbids_unsafe_code() {
         }
     }
 }
+
+#[test]
+fn one_tls_crypto_provider_in_the_tree() {
+    // rustls, tokio-rustls, rcgen and instant-acme all use ring; aws-lc-rs must not
+    // slip in through a default feature.
+    let lock = fs::read_to_string(workspace().join("Cargo.lock")).unwrap();
+    let packages: Vec<&str> = lock
+        .lines()
+        .filter_map(|l| l.strip_prefix("name = \""))
+        .map(|n| n.trim_end_matches('"'))
+        .collect();
+    assert!(packages.contains(&"ring"), "ring is the provider");
+    for other in ["aws-lc-rs", "aws-lc-sys", "aws-lc-fips-sys"] {
+        assert!(
+            !packages.contains(&other),
+            "{other} is in Cargo.lock: a second crypto provider crept in"
+        );
+    }
+}

@@ -246,6 +246,24 @@ pub(crate) fn balance_transaction(
     Ok(id)
 }
 
+/// Saves a charge document with its indexed customer and PaymentIntent.
+pub(crate) fn save(
+    tx: &Tx<'_>,
+    scope: &tessera_store::Scope,
+    doc: &Value,
+    private: &Value,
+) -> Outcome<()> {
+    let id = doc["id"].as_str().unwrap_or_default();
+    tx.update_object(
+        scope,
+        id,
+        (doc["customer"].as_str(), doc["payment_intent"].as_str()),
+        doc,
+        Some(private),
+    )?;
+    Ok(())
+}
+
 /// `GET /v1/charges/:id`
 pub(crate) fn retrieve(ctx: &Ctx<'_>, id: &str) -> Outcome<Value> {
     Ok(ctx

@@ -12,7 +12,7 @@ use crate::events::{self, previous_attributes};
 use crate::form::Params;
 use crate::list::Page;
 use crate::pipeline::{Ctx, Failure, Outcome};
-use crate::resources::charges::balance_transaction;
+use crate::resources::charges::{self, balance_transaction};
 
 /// The scheduled action that fails an accepted refund.
 pub(crate) const FAIL_REFUND: &str = "refund.fail";
@@ -56,16 +56,7 @@ pub(crate) fn fail_refund(tx: &Tx<'_>, scope: &Scope, now: i64, id: &str) -> Out
         let refunded = charge_doc["amount_refunded"].as_i64().unwrap_or(0) - amount;
         charge_doc["amount_refunded"] = json!(refunded.max(0));
         charge_doc["refunded"] = json!(false);
-        tx.update_object(
-            scope,
-            &charge_id,
-            (
-                charge_doc["customer"].as_str(),
-                charge_doc["payment_intent"].as_str(),
-            ),
-            &charge_doc,
-            Some(&charge.private),
-        )?;
+        charges::save(tx, scope, &charge_doc, &charge.private)?;
     }
     let previous = previous_attributes(&before, &doc);
     events::record_as(
@@ -177,8 +168,7 @@ pub(crate) fn create(ctx: &Ctx<'_>, p: &mut Params) -> Outcome<Value> {
         let before = charge_doc.clone();
         charge_doc["amount_refunded"] = json!(refunded + amount);
         charge_doc["refunded"] = json!(refunded + amount == captured);
-        let charge_refs = (charge_doc["customer"].as_str().map(str::to_owned), charge_doc["payment_intent"].as_str().map(str::to_owned));
-        tx.update_object(ctx.scope(), &charge_id, (charge_refs.0.as_deref(), charge_refs.1.as_deref()), &charge_doc, Some(&charge.private))?;
+        charges::save(tx, ctx.scope(), &charge_doc, &charge.private)?;
         events::record(tx, ctx, "charge.refunded", &charge_doc, Some(previous_attributes(&before, &charge_doc)))?;
         if decision == RefundDecision::Failed {
             tx.schedule_job(ctx.scope(), ctx.now_ms() + REFUND_FAILURE_DELAY_MS, FAIL_REFUND, &id)?;

@@ -313,15 +313,11 @@ fn attempt(
             let review = reviews::open(tx, ctx, &charge, "rule")?;
             let mut charge = charge;
             charge["review"] = json!(review);
-            tx.update_object(
+            charges::save(
+                tx,
                 ctx.scope(),
-                charge["id"].as_str().unwrap_or_default(),
-                (
-                    charge["customer"].as_str(),
-                    charge["payment_intent"].as_str(),
-                ),
                 &charge,
-                Some(&json!({ "processor_data": authorization.processor_data })),
+                &json!({ "processor_data": authorization.processor_data }),
             )?;
             doc["review"] = json!(review);
             charge
@@ -489,13 +485,7 @@ pub(crate) fn open_dispute(tx: &Tx<'_>, scope: &Scope, now: i64, charge: &Value)
     if let Some(stored) = tx.get_object(scope, "charge", charge_id)? {
         let mut doc = stored.doc;
         doc["disputed"] = json!(true);
-        tx.update_object(
-            scope,
-            charge_id,
-            (doc["customer"].as_str(), doc["payment_intent"].as_str()),
-            &doc,
-            Some(&stored.private),
-        )?;
+        charges::save(tx, scope, &doc, &stored.private)?;
     }
     events::record_as(
         tx,

@@ -409,16 +409,7 @@ pub(crate) fn capture(ctx: &Ctx<'_>, id: &str, p: &mut Params) -> Outcome<Value>
         }
         let mut charge_doc = charge.doc;
         super::charges::capture_in_doc(tx, ctx.scope(), ctx.now, &mut charge_doc, amount)?;
-        tx.update_object(
-            ctx.scope(),
-            &charge_id,
-            (
-                charge_doc["customer"].as_str(),
-                charge_doc["payment_intent"].as_str(),
-            ),
-            &charge_doc,
-            Some(&charge.private),
-        )?;
+        super::charges::save(tx, ctx.scope(), &charge_doc, &charge.private)?;
         events::record(
             tx,
             ctx,
@@ -487,16 +478,7 @@ pub(crate) fn cancel(ctx: &Ctx<'_>, id: &str, p: &mut Params) -> Outcome<Value> 
             let mut charge_doc = charge.doc;
             charge_doc["refunded"] = json!(true);
             charge_doc["amount_refunded"] = charge_doc["amount"].clone();
-            tx.update_object(
-                ctx.scope(),
-                &charge_id,
-                (
-                    charge_doc["customer"].as_str(),
-                    charge_doc["payment_intent"].as_str(),
-                ),
-                &charge_doc,
-                Some(&charge.private),
-            )?;
+            super::charges::save(tx, ctx.scope(), &charge_doc, &charge.private)?;
             events::record(
                 tx,
                 ctx,

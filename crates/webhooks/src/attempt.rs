@@ -32,14 +32,16 @@ impl Outcome {
 /// Bytes of the endpoint's answer that are kept.
 const KEPT_RESPONSE_BYTES: usize = 2048;
 
-pub(crate) struct Target {
+/// Where an endpoint URL points.
+pub struct Target {
     host: String,
     port: u16,
     https: bool,
     path: String,
 }
 
-pub(crate) fn parse(url: &str) -> Result<Target, String> {
+/// Parses an endpoint URL: `http` or `https`, a host, an optional port and path.
+pub fn parse(url: &str) -> Result<Target, String> {
     let uri: Uri = url
         .parse()
         .map_err(|_| "the endpoint URL is not a valid URL".to_owned())?;
@@ -48,7 +50,10 @@ pub(crate) fn parse(url: &str) -> Result<Target, String> {
         Some("http") => false,
         _ => return Err("the endpoint URL must be http:// or https://".into()),
     };
-    let host = uri.host().ok_or("the endpoint URL has no host")?;
+    let host = uri
+        .host()
+        .filter(|h| !h.is_empty())
+        .ok_or("the endpoint URL has no host")?;
     let host = host
         .trim_start_matches('[')
         .trim_end_matches(']')
@@ -96,7 +101,8 @@ async fn checked_address(
     ))
 }
 
-pub(crate) struct Request_<'a> {
+/// One attempt to make.
+pub(crate) struct Attempt<'a> {
     pub url: &'a str,
     pub body: &'a str,
     pub signature: &'a str,
@@ -108,7 +114,7 @@ pub(crate) struct Request_<'a> {
 }
 
 /// Makes the attempt. Never panics; every failure is an `error`.
-pub(crate) async fn post(r: &Request_<'_>) -> Outcome {
+pub(crate) async fn post(r: &Attempt<'_>) -> Outcome {
     let started = Instant::now();
     let result = tokio::time::timeout(r.timeout, post_inner(r)).await;
     let latency = started.elapsed();
@@ -134,7 +140,7 @@ pub(crate) async fn post(r: &Request_<'_>) -> Outcome {
     }
 }
 
-async fn post_inner(r: &Request_<'_>) -> Result<(u16, String), String> {
+async fn post_inner(r: &Attempt<'_>) -> Result<(u16, String), String> {
     let target = parse(r.url)?;
     if r.require_https && !target.https {
         return Err("live-mode deliveries go to https:// endpoints only".into());
@@ -158,7 +164,7 @@ async fn post_inner(r: &Request_<'_>) -> Result<(u16, String), String> {
     }
 }
 
-async fn send<I>(io: I, target: &Target, r: &Request_<'_>) -> Result<(u16, String), String>
+async fn send<I>(io: I, target: &Target, r: &Attempt<'_>) -> Result<(u16, String), String>
 where
     I: hyper::rt::Read + hyper::rt::Write + Unpin + Send + 'static,
 {

@@ -6,7 +6,7 @@
 //! to an internal address between the check and the connection.
 #![forbid(unsafe_code)]
 
-mod attempt;
+pub mod attempt;
 pub mod records;
 pub mod ssrf;
 mod worker;

@@ -83,30 +83,34 @@ impl Worker {
         }
     }
 
-    /// Runs until the task is aborted: a pass every 200 ms.
+    /// Runs until the task is aborted: claims due deliveries whenever a slot is free,
+    /// looking again every 200 ms when there were none.
     pub fn spawn(self: Arc<Self>) -> tokio::task::JoinHandle<()> {
         tokio::spawn(async move {
             let slots = Arc::new(Semaphore::new(self.config.concurrency));
-            let mut tick = tokio::time::interval(Duration::from_millis(200));
             loop {
-                tick.tick().await;
-                let free = slots.available_permits();
-                if free == 0 {
-                    continue;
-                }
+                // Wait for at least one free slot, then claim as many jobs as are free.
+                let Ok(first) = slots.clone().acquire_owned().await else {
+                    return;
+                };
+                let free = slots.available_permits() + 1;
                 let this = self.clone();
-                let claimed = tokio::task::spawn_blocking(move || this.claim(free)).await;
-                let jobs = match claimed {
+                let jobs = match tokio::task::spawn_blocking(move || this.claim(free)).await {
                     Ok(Ok(jobs)) => jobs,
                     Ok(Err(e)) => {
                         tracing::error!("cannot claim webhook deliveries: {e}");
-                        continue;
+                        Vec::new()
                     }
-                    Err(_) => continue,
+                    Err(_) => Vec::new(),
                 };
+                drop(first);
+                if jobs.is_empty() {
+                    tokio::time::sleep(Duration::from_millis(200)).await;
+                    continue;
+                }
                 for job in jobs {
                     let Ok(slot) = slots.clone().acquire_owned().await else {
-                        break;
+                        return;
                     };
                     let this = self.clone();
                     tokio::spawn(async move {
@@ -160,7 +164,7 @@ impl Worker {
             let secrets: Vec<&str> = prepared.secrets.iter().map(|s| s.as_str()).collect();
             webhook::header(&secrets, now_ms() / 1000, prepared.body.as_bytes())
         };
-        let outcome = attempt::post(&attempt::Request_ {
+        let outcome = attempt::post(&attempt::Attempt {
             url: &prepared.url,
             body: &prepared.body,
             signature: &signature,

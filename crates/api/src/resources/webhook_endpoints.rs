@@ -22,11 +22,11 @@ const MAX_OVERLAP_SECS: i64 = 86_400;
 
 fn url(value: String, ctx: &Ctx<'_>) -> Result<String, ApiError> {
     let https = value.starts_with("https://");
-    let http = value.starts_with("http://");
-    if !(https || http) || value.len() > 2048 || value.contains(char::is_whitespace) {
+    let parsed = tessera_webhooks::attempt::parse(&value);
+    if parsed.is_err() || value.len() > 2048 || value.contains(char::is_whitespace) {
         return Err(ApiError::invalid_request(
             "url",
-            "Invalid URL: url must be an absolute https:// URL.",
+            "Invalid URL: url must be an absolute https:// (or, in test mode, http://) URL with a host.",
         ));
     }
     if ctx.scope().livemode && !https {

@@ -24,7 +24,7 @@ def test_sigkill_during_burst_loses_no_acknowledged_event(gateway_factory, py_re
                         env={"TESSERA_WEBHOOK_RETRY_BASE_MS": "100", "TESSERA_WEBHOOK_RETRY_MAX_MS": "1000",
                              # The receiver answers at once; a short attempt timeout shortens the
                              # lease (timeout + 5 s connect + 20 s) a killed worker's claims hold.
-                             "TESSERA_WEBHOOK_TIMEOUT_MS": "2000"})
+                             "TESSERA_WEBHOOK_TIMEOUT_MS": "1000"})
     r = py_receiver("crash")
     ep = create_endpoint(g.client, r.url(), ["*"])
     r.set_secrets([ep.secret])

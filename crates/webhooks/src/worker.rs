@@ -335,7 +335,8 @@ impl Worker {
                     return Ok(());
                 }
                 doc["status"] = json!("disabled");
-                private["disabled_notice"] = json!({
+                // Shown on the endpoint (a Tessera extension field) so the merchant sees why.
+                doc["disabled_notice"] = json!({
                     "at": now_ms / 1000,
                     "reason": "every delivery failed for longer than the endpoint may fail; fix the endpoint and enable it again",
                 });

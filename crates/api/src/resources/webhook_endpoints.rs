@@ -151,11 +151,19 @@ pub(crate) fn update(ctx: &Ctx<'_>, id: &str, p: &mut Params) -> Outcome<Value> 
         if let Some(d) = &description {
             doc["description"] = if d.is_empty() { Value::Null } else { json!(d) };
         }
+        let mut private = found.private;
         if let Some(off) = disabled {
             doc["status"] = json!(if off { "disabled" } else { "enabled" });
+            if !off {
+                // Enabled again: the failure clock and its notice start over.
+                if let Some(fields) = doc.as_object_mut() {
+                    fields.remove("disabled_notice");
+                }
+                private["failing_since_ms"] = Value::Null;
+            }
         }
         update_metadata(&mut doc, metadata)?;
-        tx.update_object(ctx.scope(), id, (None, None), &doc, Some(&found.private))?;
+        tx.update_object(ctx.scope(), id, (None, None), &doc, Some(&private))?;
         Ok(doc)
     })
 }

@@ -84,6 +84,9 @@ def test_acme_issuance_with_pebble(procs, test_ca):
             "TESSERA_ACME_CA_FILE": str(test_ca.cert),
             "TESSERA_HTTP_LISTEN": f"127.0.0.1:{http_port}",
             "TESSERA_LISTEN": f"127.0.0.1:{https_port}",
+            # Renewal on a test clock: renew certificates older than 4 s, checked every second.
+            "TESSERA_ACME_RENEW_AFTER_SECONDS": "4",
+            "TESSERA_ACME_RENEW_CHECK_SECONDS": "1",
         }, listen=f"127.0.0.1:{https_port}", expect_keys=False, ready_timeout=ACME_READY_TIMEOUT, name="acme")
     except RuntimeError as e:
         pytest.fail(f"{e}\n--- pebble ---\n{_tail(pebble_log)}", pytrace=False)
@@ -104,6 +107,7 @@ def test_acme_issuance_with_pebble(procs, test_ca):
                     f"--- pebble ---\n{_tail(pebble_log)}", pytrace=False)
     try:
         cert = s.getpeercert()
+        first_serial = cert["serialNumber"]
         sans = {v for k, v in cert.get("subjectAltName", ()) if k == "DNS"}
         assert DOMAIN in sans, cert
         issuer = " ".join(v for rdn in cert.get("issuer", ()) for _, v in rdn)
@@ -119,3 +123,20 @@ def test_acme_issuance_with_pebble(procs, test_ca):
     r = requests.get(f"http://127.0.0.1:{http_port}/v1/customers", timeout=10, allow_redirects=False)
     assert r.status_code == 308 and r.headers.get("Location", "").startswith("https://"), (
         f"plain listener in live mode: HTTP {r.status_code} {r.headers.get('Location')!r}")
+
+    # Renewal: once the certificate is older than the renewal age, Tessera obtains a new one
+    # from the CA and serves it to new connections, without a restart.
+    deadline = time.monotonic() + 30
+    renewed = None
+    while renewed is None:
+        assert time.monotonic() < deadline, (
+            f"the certificate was not renewed within 30 s\n{g.logs_tail()}\n--- pebble ---\n{_tail(pebble_log)}")
+        time.sleep(0.5)
+        s = tls_connect(https_port, client_context(root), server_hostname=DOMAIN)
+        try:
+            serial = s.getpeercert()["serialNumber"]
+        finally:
+            s.close()
+        if serial != first_serial:
+            renewed = serial
+    assert g.running, "the gateway restarted or died while renewing"

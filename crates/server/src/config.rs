@@ -84,6 +84,10 @@ pub struct AcmeFile {
     pub directory: Option<String>,
     /// Extra root for the ACME server's own certificate.
     pub ca_file: Option<PathBuf>,
+    /// Renew a certificate this many seconds after issuance (default 60 days).
+    pub renew_after_seconds: Option<u64>,
+    /// Check for renewal this often, seconds (default 12 hours).
+    pub renew_check_seconds: Option<u64>,
 }
 
 /// `[rate_limit]`
@@ -206,6 +210,19 @@ fn number<T: std::str::FromStr>(
             .parse()
             .map(Some)
             .map_err(|_| format!("{name} '{v}' is not a valid number")),
+        None => Ok(fallback),
+    }
+}
+
+fn seconds(
+    name: &str,
+    value: Option<String>,
+    from_file: Option<u64>,
+    fallback: Duration,
+) -> Result<Duration, String> {
+    match number(name, value, from_file)? {
+        Some(0) => Err(format!("{name} must be a positive number of seconds")),
+        Some(s) => Ok(Duration::from_secs(s)),
         None => Ok(fallback),
     }
 }
@@ -425,6 +442,18 @@ fn certificate_source(
                 ca_file: env("TESSERA_ACME_CA_FILE")
                     .map(PathBuf::from)
                     .or(acme_file.ca_file),
+                renew_after: seconds(
+                    "TESSERA_ACME_RENEW_AFTER_SECONDS",
+                    env("TESSERA_ACME_RENEW_AFTER_SECONDS"),
+                    acme_file.renew_after_seconds,
+                    crate::transport::acme::RENEW_AFTER,
+                )?,
+                renew_check: seconds(
+                    "TESSERA_ACME_RENEW_CHECK_SECONDS",
+                    env("TESSERA_ACME_RENEW_CHECK_SECONDS"),
+                    acme_file.renew_check_seconds,
+                    crate::transport::acme::RENEW_CHECK,
+                )?,
             }))
         }
     };

@@ -1,7 +1,7 @@
 //! Certificates from an ACME CA (Let's Encrypt, or Debian's `pebble` in tests) with the
 //! HTTP-01 challenge, which the plain-HTTP listener answers. Issued certificates are kept
 //! in `<data_dir>/tls/acme` and renewed 60 days after issuance (ACME certificates
-//! commonly live 90).
+//! commonly live 90); both times are settings.
 
 use std::collections::HashMap;
 use std::fs;
@@ -27,12 +27,20 @@ pub struct AcmeSettings {
     pub directory: String,
     /// An extra root to trust for the CA's own HTTPS (test CAs); none for public CAs.
     pub ca_file: Option<PathBuf>,
+    /// A certificate this old is renewed.
+    pub renew_after: Duration,
+    /// How often renewal is checked.
+    pub renew_check: Duration,
 }
 
 /// Pending HTTP-01 challenges: token → key authorization.
 pub type Challenges = Arc<RwLock<HashMap<String, String>>>;
 
-const RENEW_AFTER: Duration = Duration::from_secs(60 * 86_400);
+/// Default age at which a certificate is renewed (ACME certificates commonly live 90 days).
+pub const RENEW_AFTER: Duration = Duration::from_secs(60 * 86_400);
+
+/// Default interval between renewal checks.
+pub const RENEW_CHECK: Duration = Duration::from_secs(12 * 3600);
 
 fn dir(data_dir: &Path) -> PathBuf {
     data_dir.join("tls").join("acme")
@@ -51,7 +59,7 @@ pub async fn ensure(
         .and_then(|m| m.modified())
         .ok()
         .and_then(|t| SystemTime::now().duration_since(t).ok())
-        .is_some_and(|age| age < RENEW_AFTER);
+        .is_some_and(|age| age < settings.renew_after);
     let stored_names = fs::read_to_string(dir.join("domains")).unwrap_or_default();
     if fresh
         && stored_names == settings.domains.join(",")
@@ -66,7 +74,7 @@ pub async fn ensure(
     Ok(())
 }
 
-/// Keeps the certificate renewed: checks twice a day.
+/// Keeps the certificate renewed: checks every `renew_check` (twice a day by default).
 pub fn renew_in_background(
     settings: AcmeSettings,
     data_dir: PathBuf,
@@ -74,7 +82,7 @@ pub fn renew_in_background(
     store: Arc<CertificateStore>,
 ) {
     tokio::spawn(async move {
-        let mut tick = tokio::time::interval(Duration::from_secs(12 * 3600));
+        let mut tick = tokio::time::interval(settings.renew_check);
         tick.tick().await;
         loop {
             tick.tick().await;

@@ -26,6 +26,8 @@ pub const RESOURCES: &[&str] = &[
     "refunds",
     "customers",
     "events",
+    "webhook_endpoints",
+    "reviews",
 ];
 
 fn now() -> i64 {

@@ -97,6 +97,7 @@ pub(crate) const EVENT_TYPES: &[&str] = &[
     "refund.created",
     "refund.failed",
     "refund.updated",
+    "review.closed",
     "review.opened",
 ];
 

@@ -433,8 +433,8 @@ fn idempotency_key(method: &Method, headers: &HeaderMap) -> Result<Option<String
 
 fn execute(ctx: &Ctx<'_>, call: Call, mut params: Params) -> Outcome<Value> {
     use resources::{
-        charges, customers, events, payment_intents, payment_methods, refunds, webhook_deliveries,
-        webhook_endpoints,
+        charges, customers, events, payment_intents, payment_methods, refunds, reviews,
+        webhook_deliveries, webhook_endpoints,
     };
     let p = &mut params;
     // Calls that take no parameters reject stray ones before doing anything.
@@ -451,6 +451,8 @@ fn execute(ctx: &Ctx<'_>, call: Call, mut params: Params) -> Outcome<Value> {
             | Call::WebhookEndpointDelete(_)
             | Call::WebhookDeliveryRetrieve(_)
             | Call::WebhookDeliveryRetry(_)
+            | Call::ReviewRetrieve(_)
+            | Call::ReviewApprove(_)
     );
     if no_params {
         std::mem::take(p).finish()?;
@@ -492,6 +494,9 @@ fn execute(ctx: &Ctx<'_>, call: Call, mut params: Params) -> Outcome<Value> {
         Call::WebhookDeliveryList => webhook_deliveries::list(ctx, p)?,
         Call::WebhookDeliveryRetrieve(id) => webhook_deliveries::retrieve(ctx, &id)?,
         Call::WebhookDeliveryRetry(id) => webhook_deliveries::retry(ctx, &id)?,
+        Call::ReviewList => reviews::list(ctx, p)?,
+        Call::ReviewRetrieve(id) => reviews::retrieve(ctx, &id)?,
+        Call::ReviewApprove(id) => reviews::approve(ctx, &id)?,
     };
     Ok(value)
 }

@@ -41,6 +41,9 @@ pub(crate) enum Call {
     WebhookDeliveryList,
     WebhookDeliveryRetrieve(String),
     WebhookDeliveryRetry(String),
+    ReviewList,
+    ReviewRetrieve(String),
+    ReviewApprove(String),
 }
 
 impl Call {
@@ -90,6 +93,9 @@ impl Call {
             ["v1", "webhook_deliveries"] if get => Call::WebhookDeliveryList,
             ["v1", "webhook_deliveries", d] if get => Call::WebhookDeliveryRetrieve(id(d)),
             ["v1", "webhook_deliveries", d, "retry"] if post => Call::WebhookDeliveryRetry(id(d)),
+            ["v1", "reviews"] if get => Call::ReviewList,
+            ["v1", "reviews", r] if get => Call::ReviewRetrieve(id(r)),
+            ["v1", "reviews", r, "approve"] if post => Call::ReviewApprove(id(r)),
             _ => return None,
         })
     }
@@ -126,6 +132,7 @@ impl Call {
             | WebhookDeliveryList
             | WebhookDeliveryRetrieve(_)
             | WebhookDeliveryRetry(_) => "webhook_endpoints",
+            ReviewList | ReviewRetrieve(_) | ReviewApprove(_) => "reviews",
         }
     }
 
@@ -151,6 +158,8 @@ impl Call {
                 | WebhookEndpointRetrieve(_)
                 | WebhookDeliveryList
                 | WebhookDeliveryRetrieve(_)
+                | ReviewList
+                | ReviewRetrieve(_)
         )
     }
 
@@ -205,6 +214,9 @@ impl Call {
             WebhookDeliveryList => "webhook_deliveries.list",
             WebhookDeliveryRetrieve(_) => "webhook_deliveries.retrieve",
             WebhookDeliveryRetry(_) => "webhook_deliveries.retry",
+            ReviewList => "reviews.list",
+            ReviewRetrieve(_) => "reviews.retrieve",
+            ReviewApprove(_) => "reviews.approve",
         }
     }
 }

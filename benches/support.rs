@@ -50,6 +50,7 @@ pub fn gateway() -> Gateway {
             public_url: "http://127.0.0.1:4242".into(),
             body_read_timeout: std::time::Duration::from_secs(30),
             rate_limits: tessera_api::rate_limit::RateLimits::default(),
+            card_testing: tessera_api::card_testing::CardTestingPolicy::default(),
         },
     );
     Gateway {

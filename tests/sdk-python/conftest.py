@@ -36,6 +36,8 @@ TESSERA_BIN = Path(os.environ.get("TESSERA_BIN") or REPO_ROOT / "target" / "debu
 # customers for pagination, every test card in a row): raise the rate limits, which
 # tests/transport checks at their real values.
 SUITE_LIMITS = {
+    # Every decline card in a row from one address is what the card-testing defence stops.
+    "TESSERA_CARD_TESTING_IP_DECLINES": "100000", "TESSERA_CARD_TESTING_ACCOUNT_DECLINES": "100000",
     "TESSERA_RATE_LIMIT_KEY_PER_SECOND": "100000", "TESSERA_RATE_LIMIT_KEY_BURST": "100000",
     "TESSERA_RATE_LIMIT_IP_PER_SECOND": "100000", "TESSERA_RATE_LIMIT_IP_BURST": "100000",
     "TESSERA_RATE_LIMIT_PUBLISHABLE_PER_SECOND": "100000", "TESSERA_RATE_LIMIT_PUBLISHABLE_BURST": "100000",

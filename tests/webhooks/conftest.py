@@ -45,6 +45,8 @@ from webhook_support import RETRY_BASE_MS, RETRY_MAX_MS, api  # noqa: E402
 
 # Same limits as tests/sdk-python: the suite drives one key far faster than a merchant.
 SUITE_LIMITS = {
+    # Every decline card in a row from one address is what the card-testing defence stops.
+    "TESSERA_CARD_TESTING_IP_DECLINES": "100000", "TESSERA_CARD_TESTING_ACCOUNT_DECLINES": "100000",
     "TESSERA_RATE_LIMIT_KEY_PER_SECOND": "100000", "TESSERA_RATE_LIMIT_KEY_BURST": "100000",
     "TESSERA_RATE_LIMIT_IP_PER_SECOND": "100000", "TESSERA_RATE_LIMIT_IP_BURST": "100000",
     "TESSERA_RATE_LIMIT_PUBLISHABLE_PER_SECOND": "100000", "TESSERA_RATE_LIMIT_PUBLISHABLE_BURST": "100000",

@@ -18,6 +18,8 @@ pub struct AppConfig {
     pub body_read_timeout: std::time::Duration,
     /// Request rate limits.
     pub rate_limits: crate::rate_limit::RateLimits,
+    /// Card-testing defence thresholds.
+    pub card_testing: crate::card_testing::CardTestingPolicy,
 }
 
 /// Shared state of the API.
@@ -30,6 +32,7 @@ pub struct App {
     pub(crate) webhook_secret_key: SubKey,
     pub(crate) config: AppConfig,
     pub(crate) limiter: crate::rate_limit::Limiter,
+    pub(crate) card_testing: crate::card_testing::CardTestingGuard,
 }
 
 impl App {
@@ -41,6 +44,7 @@ impl App {
         master: &MasterKey,
         config: AppConfig,
     ) -> App {
+        let card_testing = config.card_testing;
         App {
             store,
             vault,
@@ -50,6 +54,7 @@ impl App {
             webhook_secret_key: webhook_secret_key(master),
             config,
             limiter: crate::rate_limit::Limiter::new(),
+            card_testing: crate::card_testing::CardTestingGuard::new(card_testing),
         }
     }
 }

@@ -77,6 +77,7 @@ pub(crate) fn record_as(
 
 /// Every event type Tessera emits: what `enabled_events` may name.
 pub(crate) const EVENT_TYPES: &[&str] = &[
+    "card_testing.detected",
     "charge.captured",
     "charge.dispute.created",
     "charge.failed",

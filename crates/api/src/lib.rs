@@ -15,6 +15,7 @@
 pub mod accounts;
 mod app;
 mod auth;
+pub mod card_testing;
 mod events;
 mod expand;
 pub mod form;

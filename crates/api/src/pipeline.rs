@@ -292,6 +292,18 @@ fn process(app: &App, call: Call, request: &Incoming<'_>, request_id: &str) -> A
         );
         return error_answer(&e, label);
     }
+    if let (true, Some(c)) = (caller.is_publishable(), connection)
+        && let Some(retry) =
+            app.card_testing
+                .blocked(&caller.scope.account, c.peer.ip(), Instant::now())
+    {
+        let mut e = ApiError::rate_limited();
+        e.message =
+            "Too many declined card attempts came from this address. Try again later.".to_owned();
+        let mut answer = error_answer(&e, label);
+        answer.retry_after = Some(retry);
+        return answer;
+    }
     if connection.is_some() {
         let limits = &app.config.rate_limits;
         let rate = if caller.is_publishable() {
@@ -399,6 +411,42 @@ fn process(app: &App, call: Call, request: &Incoming<'_>, request_id: &str) -> A
         };
         if let Err(e) = stored {
             tracing::error!(request_id = %request_id, "idempotency record not saved: {e}");
+        }
+    }
+    // Card-testing defence: declines answered to browser calls count against the address.
+    if let (true, 402, Some(c)) = (caller.is_publishable(), answer.status, connection)
+        && let Some(d) =
+            app.card_testing
+                .record_decline(&caller.scope.account, c.peer.ip(), Instant::now())
+    {
+        tracing::warn!(
+            request_id = %request_id,
+            ip = %d.ip,
+            declines = d.declines,
+            account_under_attack = d.under_attack,
+            "card testing detected: publishable-key calls from this address are refused for {} s",
+            d.blocked_for.as_secs()
+        );
+        let alert = serde_json::json!({
+            "object": "card_testing_alert",
+            "ip_address": d.ip.to_string(),
+            "declines": d.declines,
+            "account_under_attack": d.under_attack,
+            "blocked_for_seconds": d.blocked_for.as_secs(),
+        });
+        let recorded = app.store.write_unflushed(|tx| {
+            crate::events::record_as(
+                tx,
+                &caller.scope,
+                unix_now(),
+                Some((request_id, None)),
+                "card_testing.detected",
+                &alert,
+                None,
+            )
+        });
+        if let Err(Failure::Internal(e)) = recorded {
+            tracing::error!(request_id = %request_id, "card-testing event not recorded: {e}");
         }
     }
     // Every write this request made is on disk before it is answered.

@@ -6,6 +6,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use serde::Deserialize;
+use tessera_api::card_testing::CardTestingPolicy;
 use tessera_api::rate_limit::{Rate, RateLimits};
 
 use crate::transport::acme::AcmeSettings;
@@ -40,6 +41,24 @@ pub struct FileConfig {
     pub rate_limit: Option<RateLimitFile>,
     /// Webhook delivery.
     pub webhooks: Option<WebhooksFile>,
+    /// Card-testing defence.
+    pub card_testing: Option<CardTestingFile>,
+}
+
+/// `[card_testing]`
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CardTestingFile {
+    /// Window declines are counted over, seconds.
+    pub window_seconds: Option<u64>,
+    /// Declines from one address that block it.
+    pub ip_declines: Option<u32>,
+    /// Declines across an account that mean it is under attack.
+    pub account_declines: Option<u32>,
+    /// The per-address threshold while under attack.
+    pub ip_declines_under_attack: Option<u32>,
+    /// How long a blocked address stays blocked, seconds.
+    pub block_seconds: Option<u64>,
 }
 
 /// `[webhooks]`
@@ -162,6 +181,8 @@ pub struct Config {
     pub rate_limits: RateLimits,
     /// Webhook delivery schedule and limits.
     pub webhooks: WebhookSettings,
+    /// Card-testing defence.
+    pub card_testing: CardTestingPolicy,
 }
 
 /// How webhooks are delivered and retried.
@@ -342,6 +363,7 @@ impl Config {
         }
         let tls = certificate_source(file.tls.unwrap_or_default(), &env)?;
         let webhooks = webhook_settings(file.webhooks.unwrap_or_default(), &env, mode)?;
+        let card_testing = card_testing(file.card_testing.unwrap_or_default(), &env)?;
         let rate_limits = rate_limits(file.rate_limit.unwrap_or_default(), &env)?;
 
         match (&tls, mode) {
@@ -387,6 +409,7 @@ impl Config {
             header_read_timeout: Duration::from_millis(header_ms),
             rate_limits,
             webhooks,
+            card_testing,
         })
     }
 }
@@ -531,6 +554,48 @@ fn webhook_settings(
         );
     }
     Ok(settings)
+}
+
+fn card_testing(
+    file: CardTestingFile,
+    env: &impl Fn(&str) -> Option<String>,
+) -> Result<CardTestingPolicy, String> {
+    let d = CardTestingPolicy::default();
+    let count = |name: &str, from_file: Option<u32>, fallback: u32| -> Result<u32, String> {
+        match number(name, env(name), from_file)? {
+            Some(0) => Err(format!("{name} must be at least 1")),
+            v => Ok(v.unwrap_or(fallback)),
+        }
+    };
+    Ok(CardTestingPolicy {
+        window: seconds(
+            "TESSERA_CARD_TESTING_WINDOW_SECONDS",
+            env("TESSERA_CARD_TESTING_WINDOW_SECONDS"),
+            file.window_seconds,
+            d.window,
+        )?,
+        ip_declines: count(
+            "TESSERA_CARD_TESTING_IP_DECLINES",
+            file.ip_declines,
+            d.ip_declines,
+        )?,
+        account_declines: count(
+            "TESSERA_CARD_TESTING_ACCOUNT_DECLINES",
+            file.account_declines,
+            d.account_declines,
+        )?,
+        ip_declines_under_attack: count(
+            "TESSERA_CARD_TESTING_IP_DECLINES_UNDER_ATTACK",
+            file.ip_declines_under_attack,
+            d.ip_declines_under_attack,
+        )?,
+        block_for: seconds(
+            "TESSERA_CARD_TESTING_BLOCK_SECONDS",
+            env("TESSERA_CARD_TESTING_BLOCK_SECONDS"),
+            file.block_seconds,
+            d.block_for,
+        )?,
+    })
 }
 
 fn rate_limits(

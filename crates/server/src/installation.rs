@@ -178,6 +178,7 @@ pub fn serve(config: &Config, ready_file: Option<&Path>) -> Result<(), String> {
                 public_url: config.public_url.clone().unwrap_or_else(|| api_url.clone()),
                 body_read_timeout: config.header_read_timeout * 3,
                 rate_limits: config.rate_limits,
+                card_testing: config.card_testing,
             },
         ));
         let workers = spawn_workers(app.clone(), vault.clone(), config.cvc_ttl_seconds);

@@ -23,12 +23,17 @@ const here = path.dirname(fileURLToPath(import.meta.url));
 export const REPO_ROOT = path.resolve(here, '..', '..', '..');
 export // The suite drives one key from one address far faster than a merchant would: raise
 // the rate limits, which tests/transport checks at their real values.
-const SUITE_LIMITS = Object.fromEntries(
-  ['KEY', 'IP', 'PUBLISHABLE'].flatMap((who) => [
-    [`TESSERA_RATE_LIMIT_${who}_PER_SECOND`, '100000'],
-    [`TESSERA_RATE_LIMIT_${who}_BURST`, '100000'],
-  ]),
-);
+const SUITE_LIMITS = {
+  ...Object.fromEntries(
+    ['KEY', 'IP', 'PUBLISHABLE'].flatMap((who) => [
+      [`TESSERA_RATE_LIMIT_${who}_PER_SECOND`, '100000'],
+      [`TESSERA_RATE_LIMIT_${who}_BURST`, '100000'],
+    ]),
+  ),
+  // Every decline card in a row from one address is what the card-testing defence stops.
+  TESSERA_CARD_TESTING_IP_DECLINES: '100000',
+  TESSERA_CARD_TESTING_ACCOUNT_DECLINES: '100000',
+};
 
 const TESSERA_BIN =
   process.env.TESSERA_BIN || path.join(REPO_ROOT, 'target', 'debug', 'tessera');

@@ -28,6 +28,7 @@ pub const RESOURCES: &[&str] = &[
     "events",
     "webhook_endpoints",
     "reviews",
+    "radar_rules",
 ];
 
 fn now() -> i64 {

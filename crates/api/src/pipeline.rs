@@ -481,8 +481,8 @@ fn idempotency_key(method: &Method, headers: &HeaderMap) -> Result<Option<String
 
 fn execute(ctx: &Ctx<'_>, call: Call, mut params: Params) -> Outcome<Value> {
     use resources::{
-        charges, customers, events, payment_intents, payment_methods, refunds, reviews,
-        webhook_deliveries, webhook_endpoints,
+        charges, customers, events, payment_intents, payment_methods, radar_rules, refunds,
+        reviews, webhook_deliveries, webhook_endpoints,
     };
     let p = &mut params;
     // Calls that take no parameters reject stray ones before doing anything.
@@ -501,6 +501,8 @@ fn execute(ctx: &Ctx<'_>, call: Call, mut params: Params) -> Outcome<Value> {
             | Call::WebhookDeliveryRetry(_)
             | Call::ReviewRetrieve(_)
             | Call::ReviewApprove(_)
+            | Call::RadarRuleRetrieve(_)
+            | Call::RadarRuleDelete(_)
     );
     if no_params {
         std::mem::take(p).finish()?;
@@ -545,6 +547,10 @@ fn execute(ctx: &Ctx<'_>, call: Call, mut params: Params) -> Outcome<Value> {
         Call::ReviewList => reviews::list(ctx, p)?,
         Call::ReviewRetrieve(id) => reviews::retrieve(ctx, &id)?,
         Call::ReviewApprove(id) => reviews::approve(ctx, &id)?,
+        Call::RadarRuleCreate => radar_rules::create(ctx, p)?,
+        Call::RadarRuleList => radar_rules::list(ctx, p)?,
+        Call::RadarRuleRetrieve(id) => radar_rules::retrieve(ctx, &id)?,
+        Call::RadarRuleDelete(id) => radar_rules::delete(ctx, &id)?,
     };
     Ok(value)
 }

@@ -44,6 +44,10 @@ pub(crate) enum Call {
     ReviewList,
     ReviewRetrieve(String),
     ReviewApprove(String),
+    RadarRuleCreate,
+    RadarRuleList,
+    RadarRuleRetrieve(String),
+    RadarRuleDelete(String),
 }
 
 impl Call {
@@ -96,6 +100,10 @@ impl Call {
             ["v1", "reviews"] if get => Call::ReviewList,
             ["v1", "reviews", r] if get => Call::ReviewRetrieve(id(r)),
             ["v1", "reviews", r, "approve"] if post => Call::ReviewApprove(id(r)),
+            ["v1", "radar", "rules"] if post => Call::RadarRuleCreate,
+            ["v1", "radar", "rules"] if get => Call::RadarRuleList,
+            ["v1", "radar", "rules", r] if get => Call::RadarRuleRetrieve(id(r)),
+            ["v1", "radar", "rules", r] if delete => Call::RadarRuleDelete(id(r)),
             _ => return None,
         })
     }
@@ -133,6 +141,9 @@ impl Call {
             | WebhookDeliveryRetrieve(_)
             | WebhookDeliveryRetry(_) => "webhook_endpoints",
             ReviewList | ReviewRetrieve(_) | ReviewApprove(_) => "reviews",
+            RadarRuleCreate | RadarRuleList | RadarRuleRetrieve(_) | RadarRuleDelete(_) => {
+                "radar_rules"
+            }
         }
     }
 
@@ -160,6 +171,8 @@ impl Call {
                 | WebhookDeliveryRetrieve(_)
                 | ReviewList
                 | ReviewRetrieve(_)
+                | RadarRuleList
+                | RadarRuleRetrieve(_)
         )
     }
 
@@ -217,6 +230,10 @@ impl Call {
             ReviewList => "reviews.list",
             ReviewRetrieve(_) => "reviews.retrieve",
             ReviewApprove(_) => "reviews.approve",
+            RadarRuleCreate => "radar_rules.create",
+            RadarRuleList => "radar_rules.list",
+            RadarRuleRetrieve(_) => "radar_rules.retrieve",
+            RadarRuleDelete(_) => "radar_rules.delete",
         }
     }
 }

@@ -26,11 +26,13 @@ pub enum ObjectKind {
     WebhookEndpoint,
     /// `whd_`
     WebhookDelivery,
+    /// `rule_`
+    RadarRule,
 }
 
 impl ObjectKind {
     /// All kinds, for lookups by prefix.
-    pub const ALL: [ObjectKind; 11] = [
+    pub const ALL: [ObjectKind; 12] = [
         ObjectKind::PaymentIntent,
         ObjectKind::PaymentMethod,
         ObjectKind::Customer,
@@ -42,6 +44,7 @@ impl ObjectKind {
         ObjectKind::Review,
         ObjectKind::WebhookEndpoint,
         ObjectKind::WebhookDelivery,
+        ObjectKind::RadarRule,
     ];
 
     /// The id prefix, including the underscore.
@@ -58,6 +61,7 @@ impl ObjectKind {
             ObjectKind::Review => "prv_",
             ObjectKind::WebhookEndpoint => "we_",
             ObjectKind::WebhookDelivery => "whd_",
+            ObjectKind::RadarRule => "rule_",
         }
     }
 
@@ -75,6 +79,7 @@ impl ObjectKind {
             ObjectKind::Review => "review",
             ObjectKind::WebhookEndpoint => "webhook_endpoint",
             ObjectKind::WebhookDelivery => "webhook_delivery",
+            ObjectKind::RadarRule => "radar_rule",
         }
     }
 

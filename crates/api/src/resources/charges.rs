@@ -18,8 +18,24 @@ fn check(c: Option<Check>) -> Value {
     })
 }
 
-/// The charge `outcome` for an authorization.
-fn outcome(auth: &Authorization) -> Value {
+/// The charge `outcome` for an authorization, and the rule that decided it, if any.
+fn outcome(auth: &Authorization, rule: Option<&Value>) -> Value {
+    if let Some(rule) = rule {
+        let blocked = auth.decision == Decision::Blocked;
+        return json!({
+            "network_advice_code": null, "network_decline_code": null,
+            "network_status": if blocked { "not_sent_to_network" } else { "approved_by_network" },
+            "reason": "rule",
+            "risk_level": auth.risk.level, "risk_score": auth.risk.score,
+            "rule": rule,
+            "seller_message": if blocked {
+                "Tessera blocked this payment by one of your rules."
+            } else {
+                "One of your rules placed this payment in your manual review queue."
+            },
+            "type": if blocked { "blocked" } else { "manual_review" },
+        });
+    }
     let risk_level = auth.risk.level;
     let risk_score = auth.risk.score;
     match &auth.decision {
@@ -65,6 +81,8 @@ pub(crate) struct Attempt<'a> {
     pub authorization: &'a Authorization,
     pub captured: bool,
     pub failure: Option<(&'a str, &'a str)>,
+    /// The account rule that blocked the attempt or sent it to review.
+    pub rule: Option<Value>,
 }
 
 /// Writes a new charge for an attempt and, when money moved, its balance transaction.
@@ -117,7 +135,7 @@ pub(crate) fn insert(
         "livemode": ctx_scope.livemode,
         "metadata": {},
         "on_behalf_of": null,
-        "outcome": outcome(auth),
+        "outcome": outcome(auth, a.rule.as_ref()),
         "paid": succeeded,
         "payment_intent": pi["id"],
         "payment_method": pm["id"],

@@ -5,6 +5,7 @@ pub(crate) mod customers;
 pub(crate) mod events;
 pub(crate) mod payment_intents;
 pub(crate) mod payment_methods;
+pub(crate) mod radar_rules;
 pub(crate) mod refunds;
 pub(crate) mod reviews;
 pub(crate) mod webhook_deliveries;

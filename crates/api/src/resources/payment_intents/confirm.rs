@@ -20,7 +20,10 @@ use crate::events;
 use crate::form::Params;
 use crate::pipeline::{Ctx, Failure, Outcome, unix_now};
 use crate::resources::charges::{self, Attempt};
-use crate::resources::{load, payment_methods, reviews};
+use crate::resources::{load, payment_methods, radar_rules, reviews};
+use tessera_core::card::CardChecks;
+use tessera_core::ports::{Authorization, RiskAssessment};
+use tessera_risk::Action as RuleAction;
 
 /// An attempt in flight for longer than this was abandoned by a process that died.
 const ATTEMPT_STALE_AFTER_SECS: i64 = 60;
@@ -142,7 +145,7 @@ impl ConfirmRequest {
 /// Confirms intent `id`: resolves the payment method, fences the attempt, authorizes.
 pub(crate) fn run(ctx: &Ctx<'_>, id: &str, mut request: ConfirmRequest) -> Outcome<Value> {
     let new_pm = request.payment_method(ctx)?;
-    let (doc, private, pm, pm_private) = ctx.write(|tx| {
+    let (doc, private, pm, pm_private, rules) = ctx.write(|tx| {
         let found = load(tx, ctx, ObjectKind::PaymentIntent, id, "intent")?;
         let mut doc = found.doc;
         let mut private = if found.private.is_object() { found.private } else { json!({}) };
@@ -198,9 +201,10 @@ pub(crate) fn run(ctx: &Ctx<'_>, id: &str, mut request: ConfirmRequest) -> Outco
         private["error_on_requires_action"] = json!(request.error_on_requires_action.unwrap_or(false));
         private["attempt_started"] = json!(ctx.now);
         save(tx, ctx, &doc, &private)?;
-        Ok::<_, Failure>((doc, private, pm, pm_private))
+        let rules = radar_rules::account_rules(tx, ctx.scope())?;
+        Ok::<_, Failure>((doc, private, pm, pm_private, rules))
     })?;
-    attempt(ctx, doc, private, pm, &pm_private)
+    attempt(ctx, doc, private, pm, &pm_private, &rules)
 }
 
 fn release_fence(ctx: &Ctx<'_>, id: &str) {
@@ -222,10 +226,11 @@ fn attempt(
     private: Value,
     pm: Value,
     pm_private: &Value,
+    rules: &[Value],
 ) -> Outcome<Value> {
     let pi_id = doc["id"].as_str().unwrap_or_default().to_owned();
     let pm_id = pm["id"].as_str().unwrap_or_default();
-    let three_d_secure = if private["authenticated"] == true {
+    let mut three_d_secure = if private["authenticated"] == true {
         ThreeDSecure::Authenticated
     } else {
         match doc["payment_method_options"]["card"]["request_three_d_secure"].as_str() {
@@ -233,6 +238,23 @@ fn attempt(
             _ => ThreeDSecure::Automatic,
         }
     };
+    // The account's rules decide before the card goes anywhere.
+    let screened = screen(&doc, &pm, three_d_secure, rules);
+    if screened.request_3ds && three_d_secure == ThreeDSecure::Automatic {
+        three_d_secure = ThreeDSecure::Any;
+    }
+    let decided_by = |action: RuleAction| -> Option<Value> {
+        (screened.action == Some(action))
+            .then(|| {
+                screened
+                    .rule
+                    .as_deref()
+                    .map(|text| radar_rules::outcome_rule(rules, text, action))
+            })
+            .flatten()
+    };
+    let blocked_by = decided_by(RuleAction::Block);
+    let reviewed_by = decided_by(RuleAction::Review);
     let request = AuthorizationRequest {
         amount: doc["amount"].as_i64().unwrap_or(0),
         currency: doc["currency"].as_str().unwrap_or_default().to_owned(),
@@ -248,11 +270,24 @@ fn attempt(
         release_fence(ctx, &pi_id);
         return Err(e.into());
     }
-    let authorization = match ctx
-        .app
-        .vault
-        .authorize(&ctx.scope().account, pm_id, &request)
-    {
+    let authorization = match blocked_by {
+        // Blocked by a rule: never sent to the processor.
+        Some(_) => Ok(Authorization {
+            decision: Decision::Blocked,
+            checks: CardChecks::default(),
+            risk: RiskAssessment {
+                level: "normal",
+                score: 0,
+            },
+            three_d_secure: None,
+            processor_data: String::new(),
+        }),
+        None => ctx
+            .app
+            .vault
+            .authorize(&ctx.scope().account, pm_id, &request),
+    };
+    let authorization = match authorization {
         Ok(a) => a,
         Err(e) => {
             release_fence(ctx, &pi_id);
@@ -305,10 +340,13 @@ fn attempt(
                 authorization: &authorization,
                 captured: !manual,
                 failure: failure.map(|(code, _, message)| (code, message)),
+                rule: blocked_by.clone().or_else(|| reviewed_by.clone()),
             },
         )?;
         doc["latest_charge"] = charge["id"].clone();
-        let charge = if failure.is_none() && authorization.risk.level == "elevated" {
+        let charge = if failure.is_none()
+            && (authorization.risk.level == "elevated" || reviewed_by.is_some())
+        {
             // Let through, but a person should look at it.
             let review = reviews::open(tx, ctx, &charge, "rule")?;
             let mut charge = charge;
@@ -520,7 +558,7 @@ pub(crate) fn complete_challenge(
         idempotency_key: None,
         now: unix_now(),
     };
-    let (doc, private, pm, pm_private) = ctx.write(|tx| {
+    let (doc, private, pm, pm_private, rules) = ctx.write(|tx| {
         let found = load(tx, &ctx, ObjectKind::PaymentIntent, pi_id, "intent")?;
         let expected = found.private["challenge_token"].as_str().unwrap_or_default();
         if found.doc["status"] != "requires_action" || expected.is_empty() || !constant_time_eq(expected.as_bytes(), token.as_bytes()) {
@@ -551,14 +589,15 @@ pub(crate) fn complete_challenge(
             save(tx, &ctx, &doc, &private)?;
             events::record(tx, &ctx, "payment_intent.payment_failed", &doc, Some(json!({ "status": status.as_str() })))?;
         }
-        Ok::<_, Failure>((doc, private, pm, pm_private))
+        let rules = radar_rules::account_rules(tx, ctx.scope())?;
+        Ok::<_, Failure>((doc, private, pm, pm_private, rules))
     })?;
     let return_url = private["return_url"].as_str().map(str::to_owned);
     if !authenticated {
         app.store.flush()?;
         return Ok((doc, return_url));
     }
-    let doc = match attempt(&ctx, doc, private, pm, &pm_private) {
+    let doc = match attempt(&ctx, doc, private, pm, &pm_private, &rules) {
         Ok(doc) => doc,
         Err(Failure::Api(e)) if e.payment_intent.is_some() => e.payment_intent.unwrap_or_default(),
         Err(e) => return Err(e),
@@ -566,4 +605,54 @@ pub(crate) fn complete_challenge(
     // Answered to the shopper's browser: on disk first, like every API answer.
     app.store.flush()?;
     Ok((doc, return_url))
+}
+
+/// Evaluates the account's rules (and Radar's defaults) on what is known before the
+/// authorization.
+fn screen(
+    doc: &Value,
+    pm: &Value,
+    three_d_secure: ThreeDSecure,
+    rules: &[Value],
+) -> tessera_risk::Decision {
+    use tessera_risk::{BoolAttribute, NumberAttribute, Signals, StringAttribute};
+    let mut signals = Signals::new();
+    let amount = doc["amount"].as_i64().unwrap_or(0);
+    if doc["currency"] == "usd" {
+        signals.set_number(NumberAttribute::AmountInUsd, amount as f64 / 100.0);
+    }
+    let card = &pm["card"];
+    let strings = [
+        (StringAttribute::CardCountry, card["country"].as_str()),
+        (StringAttribute::CardFunding, card["funding"].as_str()),
+        (StringAttribute::CardBrand, card["brand"].as_str()),
+        (
+            StringAttribute::CardFingerprint,
+            card["fingerprint"].as_str(),
+        ),
+        (
+            StringAttribute::BillingAddressCountry,
+            pm["billing_details"]["address"]["country"].as_str(),
+        ),
+    ];
+    for (attribute, value) in strings {
+        if let Some(v) = value {
+            signals.set_string(attribute, v);
+        }
+    }
+    let email = doc["receipt_email"]
+        .as_str()
+        .or(pm["billing_details"]["email"].as_str());
+    if let Some(email) = email {
+        signals.set_string(StringAttribute::Email, email);
+        if let Some((_, domain)) = email.rsplit_once('@') {
+            signals.set_string(StringAttribute::EmailDomain, domain.to_ascii_lowercase());
+        }
+    }
+    let authenticated = three_d_secure == ThreeDSecure::Authenticated;
+    signals.set_bool(BoolAttribute::Is3dSecure, authenticated);
+    signals.set_bool(BoolAttribute::Is3dSecureAuthenticated, authenticated);
+    let no_lists: std::collections::BTreeMap<String, std::collections::BTreeSet<String>> =
+        Default::default();
+    radar_rules::rule_set(rules).evaluate(&signals, &no_lists)
 }

@@ -33,6 +33,17 @@ pub(crate) fn load(
     }
 }
 
+/// Deletes an object whose deletion needs nothing else done, answering with Stripe's
+/// tombstone `{"id", "object", "deleted": true}`.
+pub(crate) fn delete_plain(ctx: &Ctx<'_>, kind: ObjectKind, id: &str) -> Outcome<Value> {
+    ctx.write(|tx| {
+        load(tx, ctx, kind, id, "id")?;
+        let tombstone = json!({ "id": id, "object": kind.object_name(), "deleted": true });
+        tx.delete_object(ctx.scope(), id, &tombstone)?;
+        Ok(tombstone)
+    })
+}
+
 /// Metadata for a new object.
 pub(crate) fn new_metadata(params: &mut Params) -> Result<Value, ApiError> {
     let mut map = Map::new();

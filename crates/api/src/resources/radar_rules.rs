@@ -87,12 +87,7 @@ pub(crate) fn retrieve(ctx: &Ctx<'_>, id: &str) -> Outcome<Value> {
 
 /// `DELETE /v1/radar/rules/:id`
 pub(crate) fn delete(ctx: &Ctx<'_>, id: &str) -> Outcome<Value> {
-    ctx.write(|tx| {
-        load(tx, ctx, ObjectKind::RadarRule, id, "id")?;
-        let tombstone = json!({ "id": id, "object": "radar_rule", "deleted": true });
-        tx.delete_object(ctx.scope(), id, &tombstone)?;
-        Ok(tombstone)
-    })
+    super::delete_plain(ctx, ObjectKind::RadarRule, id)
 }
 
 /// The account's rule documents, oldest first.

@@ -170,12 +170,7 @@ pub(crate) fn update(ctx: &Ctx<'_>, id: &str, p: &mut Params) -> Outcome<Value> 
 
 /// `DELETE /v1/webhook_endpoints/:id`
 pub(crate) fn delete(ctx: &Ctx<'_>, id: &str) -> Outcome<Value> {
-    ctx.write(|tx| {
-        load(tx, ctx, ObjectKind::WebhookEndpoint, id, "id")?;
-        let tombstone = json!({ "id": id, "object": "webhook_endpoint", "deleted": true });
-        tx.delete_object(ctx.scope(), id, &tombstone)?;
-        Ok(tombstone)
-    })
+    super::delete_plain(ctx, ObjectKind::WebhookEndpoint, id)
 }
 
 /// `GET /v1/webhook_endpoints`

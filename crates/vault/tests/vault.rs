@@ -69,6 +69,17 @@ fn master() -> MasterKey {
     MasterKey::parse(&"5a".repeat(32)).unwrap()
 }
 
+/// CVCs still held in the vault database under `dir`.
+fn cvcs_held(dir: &std::path::Path) -> i64 {
+    let db = rusqlite::Connection::open(dir.join("vault.db")).unwrap();
+    db.query_row(
+        "SELECT count(*) FROM cards WHERE cvc_ct IS NOT NULL",
+        [],
+        |r| r.get(0),
+    )
+    .unwrap()
+}
+
 fn files_contain(dir: &std::path::Path, needle: &[u8]) -> bool {
     std::fs::read_dir(dir).unwrap().any(|e| {
         let bytes = std::fs::read(e.unwrap().path()).unwrap_or_default();
@@ -95,15 +106,7 @@ fn numbers_are_encrypted_at_rest_and_cvc_is_erased_after_authorization() {
         "CVC must be gone after the first decision"
     );
     drop(vault);
-    let db = rusqlite::Connection::open(dir.path().join("vault.db")).unwrap();
-    let cvcs: i64 = db
-        .query_row(
-            "SELECT count(*) FROM cards WHERE cvc_ct IS NOT NULL",
-            [],
-            |r| r.get(0),
-        )
-        .unwrap();
-    assert_eq!(cvcs, 0);
+    assert_eq!(cvcs_held(dir.path()), 0);
 }
 
 #[test]
@@ -272,13 +275,5 @@ fn unused_cvcs_expire() {
     );
     assert_eq!(vault.erase_unused_cvcs(0).unwrap(), 1);
     drop(vault);
-    let db = rusqlite::Connection::open(dir.path().join("vault.db")).unwrap();
-    let cvcs: i64 = db
-        .query_row(
-            "SELECT count(*) FROM cards WHERE cvc_ct IS NOT NULL",
-            [],
-            |r| r.get(0),
-        )
-        .unwrap();
-    assert_eq!(cvcs, 0);
+    assert_eq!(cvcs_held(dir.path()), 0);
 }

@@ -26,12 +26,7 @@ pub fn master_key() -> MasterKey {
 
 /// Opens a vault in `dir` with the simulator as connector.
 pub fn vault(dir: &std::path::Path) -> Vault {
-    Vault::open(
-        &dir.join("vault.db"),
-        &master_key(),
-        Arc::new(Simulator::default()),
-    )
-    .expect("vault opens")
+    Vault::open(&dir.join("vault.db"), &master_key(), Arc::new(Simulator)).expect("vault opens")
 }
 
 /// Starts a fresh gateway with one test account.
@@ -43,7 +38,7 @@ pub fn gateway() -> Gateway {
     let app = App::new(
         store,
         Arc::new(vault(dir.path())),
-        Arc::new(Simulator::default()),
+        Arc::new(Simulator),
         &master,
         AppConfig {
             max_body_bytes: 256 * 1024,

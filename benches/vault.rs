@@ -44,6 +44,7 @@ fn detokenize_for_authorization(bencher: divan::Bencher) {
         set_up_for_off_session: false,
         has_address_line1: false,
         has_postal_code: false,
+        decline_on_cvc_failure: false,
     };
     bencher.bench_local(|| vault.authorize("acct_bench", "pm_bench", &request).unwrap());
 }

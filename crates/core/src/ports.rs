@@ -50,6 +50,8 @@ pub struct AuthorizationRequest {
     pub has_address_line1: bool,
     /// Whether a billing postal code was given.
     pub has_postal_code: bool,
+    /// The account declines payments whose CVC check fails.
+    pub decline_on_cvc_failure: bool,
 }
 
 /// The risk assessment of an attempt.

@@ -12,10 +12,7 @@ use crate::test_cards::{Behaviour, alias, behaviour};
 
 /// Simulates a card network and issuers for test mode.
 #[derive(Debug, Clone, Default)]
-pub struct Simulator {
-    /// Decline attempts whose CVC check fails (an account setting).
-    pub block_cvc_failures: bool,
-}
+pub struct Simulator;
 
 fn normal_risk(score: u8) -> RiskAssessment {
     RiskAssessment {
@@ -88,7 +85,7 @@ impl Connector for Simulator {
                 },
                 CvcFail => {
                     checks.cvc_check = Some(Check::Fail);
-                    if self.block_cvc_failures {
+                    if request.decline_on_cvc_failure {
                         Decision::Declined {
                             code: "incorrect_cvc",
                             decline_code: None,

@@ -53,12 +53,7 @@ fn open_vault(config: &Config, master: &MasterKey) -> Result<Vault, String> {
             .create(&dir)
             .map_err(|e| format!("cannot create vault directory {}: {e}", dir.display()))?;
     }
-    Vault::open(
-        &dir.join("vault.db"),
-        master,
-        Arc::new(Simulator::default()),
-    )
-    .map_err(|e| e.to_string())
+    Vault::open(&dir.join("vault.db"), master, Arc::new(Simulator)).map_err(|e| e.to_string())
 }
 
 fn print_account(account: &NewAccount) {
@@ -171,7 +166,7 @@ pub fn serve(config: &Config, ready_file: Option<&Path>) -> Result<(), String> {
         let app = Arc::new(App::new(
             store.clone(),
             vault.clone(),
-            Arc::new(Simulator::default()),
+            Arc::new(Simulator),
             &master,
             AppConfig {
                 max_body_bytes: config.max_body_bytes,
@@ -289,6 +284,31 @@ pub fn create_account(config: &Config) -> Result<(), String> {
     let inst = open(config)?;
     let account = accounts::create_account(&inst.store, &inst.master).map_err(|e| e.to_string())?;
     print_account(&account);
+    Ok(())
+}
+
+/// `tessera accounts configure`
+pub fn configure_account(
+    config: &Config,
+    account: &str,
+    block_cvc_failures: Option<bool>,
+) -> Result<(), String> {
+    let inst = open(config)?;
+    let settings = inst
+        .store
+        .write(|tx| {
+            let mut settings = tx.account_settings(account)?;
+            if let Some(block) = block_cvc_failures {
+                settings["block_cvc_failures"] = serde_json::json!(block);
+            }
+            Ok::<_, tessera_store::StoreError>(
+                tx.set_account_settings(account, &settings)?
+                    .then_some(settings),
+            )
+        })
+        .map_err(|e| e.to_string())?
+        .ok_or_else(|| format!("no account {account} in this data directory"))?;
+    println!("{settings}");
     Ok(())
 }
 

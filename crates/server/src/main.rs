@@ -97,6 +97,15 @@ enum KeysCommand {
 enum AccountsCommand {
     /// Create a test-mode account with a secret and a publishable key.
     Create,
+    /// Change an account's settings.
+    Configure {
+        /// The account.
+        #[arg(long)]
+        account: String,
+        /// Decline payments whose CVC check fails.
+        #[arg(long)]
+        block_cvc_failures: Option<bool>,
+    },
 }
 
 #[derive(Subcommand)]
@@ -163,6 +172,13 @@ fn main() -> ExitCode {
         Command::Accounts {
             command: AccountsCommand::Create,
         } => installation::create_account(&config),
+        Command::Accounts {
+            command:
+                AccountsCommand::Configure {
+                    account,
+                    block_cvc_failures,
+                },
+        } => installation::configure_account(&config, &account, block_cvc_failures),
         Command::Vault {
             command: VaultCommand::RotateKey,
         } => installation::rotate_vault_key(&config),

@@ -57,6 +57,31 @@ impl Tx<'_> {
             .is_some())
     }
 
+    /// The account's settings (a JSON object; `{}` when none were set).
+    pub fn account_settings(&self, id: &str) -> Result<serde_json::Value, StoreError> {
+        let text: Option<String> = self
+            .conn
+            .prepare_cached("SELECT settings FROM accounts WHERE id = ?1")?
+            .query_row([id], |r| r.get(0))
+            .optional()?;
+        Ok(text
+            .and_then(|t| serde_json::from_str(&t).ok())
+            .unwrap_or_else(|| serde_json::json!({})))
+    }
+
+    /// Replaces the account's settings; false when there is no such account.
+    pub fn set_account_settings(
+        &self,
+        id: &str,
+        settings: &serde_json::Value,
+    ) -> Result<bool, StoreError> {
+        Ok(self
+            .conn
+            .prepare_cached("UPDATE accounts SET settings = ?2 WHERE id = ?1")?
+            .execute(params![id, settings.to_string()])?
+            == 1)
+    }
+
     /// Ids of every account, oldest first.
     pub fn account_ids(&self) -> Result<Vec<String>, StoreError> {
         let mut stmt = self

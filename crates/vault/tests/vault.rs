@@ -62,6 +62,7 @@ fn request() -> AuthorizationRequest {
         set_up_for_off_session: false,
         has_address_line1: false,
         has_postal_code: false,
+        decline_on_cvc_failure: false,
     }
 }
 

@@ -145,7 +145,7 @@ impl ConfirmRequest {
 /// Confirms intent `id`: resolves the payment method, fences the attempt, authorizes.
 pub(crate) fn run(ctx: &Ctx<'_>, id: &str, mut request: ConfirmRequest) -> Outcome<Value> {
     let new_pm = request.payment_method(ctx)?;
-    let (doc, private, pm, pm_private, rules) = ctx.write(|tx| {
+    let (doc, private, pm, pm_private, rules, settings) = ctx.write(|tx| {
         let found = load(tx, ctx, ObjectKind::PaymentIntent, id, "intent")?;
         let mut doc = found.doc;
         let mut private = if found.private.is_object() { found.private } else { json!({}) };
@@ -202,9 +202,10 @@ pub(crate) fn run(ctx: &Ctx<'_>, id: &str, mut request: ConfirmRequest) -> Outco
         private["attempt_started"] = json!(ctx.now);
         save(tx, ctx, &doc, &private)?;
         let rules = radar_rules::account_rules(tx, ctx.scope())?;
-        Ok::<_, Failure>((doc, private, pm, pm_private, rules))
+        let settings = tx.account_settings(&ctx.scope().account)?;
+        Ok::<_, Failure>((doc, private, pm, pm_private, rules, settings))
     })?;
-    attempt(ctx, doc, private, pm, &pm_private, &rules)
+    attempt(ctx, doc, private, pm, &pm_private, &rules, &settings)
 }
 
 fn release_fence(ctx: &Ctx<'_>, id: &str) {
@@ -227,6 +228,7 @@ fn attempt(
     pm: Value,
     pm_private: &Value,
     rules: &[Value],
+    settings: &Value,
 ) -> Outcome<Value> {
     let pi_id = doc["id"].as_str().unwrap_or_default().to_owned();
     let pm_id = pm["id"].as_str().unwrap_or_default();
@@ -263,6 +265,7 @@ fn attempt(
         set_up_for_off_session: pm_private["off_session_ready"] == true,
         has_address_line1: pm["billing_details"]["address"]["line1"].is_string(),
         has_postal_code: pm["billing_details"]["address"]["postal_code"].is_string(),
+        decline_on_cvc_failure: settings["block_cvc_failures"] == true,
     };
     // The attempt (intent, fence) is on disk before the card goes to the processor:
     // whatever a connector does upstream, Tessera has a record of having asked.
@@ -558,7 +561,7 @@ pub(crate) fn complete_challenge(
         idempotency_key: None,
         now: unix_now(),
     };
-    let (doc, private, pm, pm_private, rules) = ctx.write(|tx| {
+    let (doc, private, pm, pm_private, rules, settings) = ctx.write(|tx| {
         let found = load(tx, &ctx, ObjectKind::PaymentIntent, pi_id, "intent")?;
         let expected = found.private["challenge_token"].as_str().unwrap_or_default();
         if found.doc["status"] != "requires_action" || expected.is_empty() || !constant_time_eq(expected.as_bytes(), token.as_bytes()) {
@@ -590,14 +593,15 @@ pub(crate) fn complete_challenge(
             events::record(tx, &ctx, "payment_intent.payment_failed", &doc, Some(json!({ "status": status.as_str() })))?;
         }
         let rules = radar_rules::account_rules(tx, ctx.scope())?;
-        Ok::<_, Failure>((doc, private, pm, pm_private, rules))
+        let settings = tx.account_settings(&ctx.scope().account)?;
+        Ok::<_, Failure>((doc, private, pm, pm_private, rules, settings))
     })?;
     let return_url = private["return_url"].as_str().map(str::to_owned);
     if !authenticated {
         app.store.flush()?;
         return Ok((doc, return_url));
     }
-    let doc = match attempt(&ctx, doc, private, pm, &pm_private, &rules) {
+    let doc = match attempt(&ctx, doc, private, pm, &pm_private, &rules, &settings) {
         Ok(doc) => doc,
         Err(Failure::Api(e)) if e.payment_intent.is_some() => e.payment_intent.unwrap_or_default(),
         Err(e) => return Err(e),

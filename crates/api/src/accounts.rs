@@ -7,6 +7,7 @@ use tessera_store::{NewApiKey, Store, StoreError};
 use zeroize::Zeroizing;
 
 use crate::app::api_key_hash_key;
+use crate::pipeline::unix_now;
 
 /// A new account's id and its first keys. The keys exist in clear only here.
 pub struct NewAccount {
@@ -31,17 +32,10 @@ pub const RESOURCES: &[&str] = &[
     "radar_rules",
 ];
 
-fn now() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_secs() as i64)
-        .unwrap_or(0)
-}
-
 /// Creates a test-mode account with a secret and a publishable key.
 pub fn create_account(store: &Store, master: &MasterKey) -> Result<NewAccount, KeyError> {
     let id = random::object_id("acct_");
-    store.write(|tx| tx.create_account(&id, now()))?;
+    store.write(|tx| tx.create_account(&id, unix_now()))?;
     let secret_key = create_key(store, master, &id, KeyKind::Secret, false, None)?;
     let publishable_key = create_key(store, master, &id, KeyKind::Publishable, false, None)?;
     Ok(NewAccount {
@@ -124,7 +118,7 @@ pub fn create_key(
             } else {
                 None
             },
-            created: now(),
+            created: unix_now(),
         })?;
         Ok(())
     })?;
@@ -134,5 +128,5 @@ pub fn create_key(
 /// Revokes a key; false when Tessera does not know it.
 pub fn revoke_key(store: &Store, master: &MasterKey, key: &str) -> Result<bool, StoreError> {
     let hash = api_key::hash(&api_key_hash_key(master), key);
-    store.write(|tx| tx.revoke_api_key(&hash, now()))
+    store.write(|tx| tx.revoke_api_key(&hash, unix_now()))
 }

@@ -212,11 +212,8 @@ fn respond(answer: Answer, request_id: &str, idempotency_key: Option<&HeaderValu
         header::CONTENT_TYPE,
         HeaderValue::from_static("application/json"),
     );
-    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-    headers.insert(
-        header::X_CONTENT_TYPE_OPTIONS,
-        HeaderValue::from_static("nosniff"),
-    );
+    // Cache-Control, nosniff and the other security headers come from the router's
+    // layer (security_headers), which every response passes through.
     if let Ok(v) = HeaderValue::from_str(request_id) {
         headers.insert("request-id", v);
     }
@@ -247,7 +244,6 @@ fn is_kept(status: u16) -> bool {
     (200..300).contains(&status) || status == 402 || status >= 500
 }
 
-#[allow(clippy::too_many_arguments)]
 fn process(app: &App, call: Call, request: &Incoming<'_>, request_id: &str) -> Answer {
     let Incoming {
         method,

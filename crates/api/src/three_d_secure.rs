@@ -45,11 +45,7 @@ fn page(status: StatusCode, title: &str, body: &str) -> Response {
         header::CONTENT_TYPE,
         HeaderValue::from_static("text/html; charset=utf-8"),
     );
-    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-    headers.insert(
-        header::X_CONTENT_TYPE_OPTIONS,
-        HeaderValue::from_static("nosniff"),
-    );
+    // no-store, nosniff and the rest come from the router's security-headers layer.
     headers.insert(
         header::CONTENT_SECURITY_POLICY,
         HeaderValue::from_static(csp),
@@ -167,9 +163,6 @@ pub(crate) async fn submit(
                     );
                 }
             }
-            response
-                .headers_mut()
-                .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
             response
         }
         // No return_url: the shopper lands on Tessera's own result page.

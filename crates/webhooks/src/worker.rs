@@ -230,7 +230,6 @@ impl Worker {
                 })
                 .collect();
             Ok(Some(Prepared {
-                job: job.clone(),
                 delivery,
                 url: endpoint.doc["url"].as_str().unwrap_or_default().to_owned(),
                 body: event.doc.to_string(),
@@ -351,8 +350,6 @@ impl Worker {
 }
 
 struct Prepared {
-    #[allow(dead_code)]
-    job: DueJob,
     delivery: Value,
     url: String,
     body: String,

@@ -47,7 +47,9 @@ pub fn gateway() -> Gateway {
             rate_limits: tessera_api::rate_limit::RateLimits::default(),
             card_testing: tessera_api::card_testing::CardTestingPolicy::default(),
         },
-    );
+        tessera_risk::Engine::bundled(),
+    )
+    .expect("the API starts");
     Gateway {
         app,
         authorization: format!("Bearer {}", account.secret_key.as_str()),

@@ -30,6 +30,7 @@ pub const RESOURCES: &[&str] = &[
     "webhook_endpoints",
     "reviews",
     "radar_rules",
+    "radar_value_lists",
 ];
 
 /// Creates a test-mode account with a secret and a publishable key.

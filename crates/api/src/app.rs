@@ -33,19 +33,23 @@ pub struct App {
     pub(crate) config: AppConfig,
     pub(crate) limiter: crate::rate_limit::Limiter,
     pub(crate) card_testing: crate::card_testing::CardTestingGuard,
+    pub(crate) risk: tessera_risk::Engine,
 }
 
 impl App {
     /// Builds the API state. API keys are looked up by a hash keyed from the master key.
+    /// The risk engine's velocity counters are rebuilt from the past week's attempts.
     pub fn new(
         store: Arc<Store>,
         vault: Arc<dyn CardVault>,
         processor: Arc<dyn Processor>,
         master: &MasterKey,
         config: AppConfig,
-    ) -> App {
+        risk: tessera_risk::Engine,
+    ) -> Result<App, String> {
         let card_testing = config.card_testing;
-        App {
+        crate::risk::restore_history(&store, &risk)?;
+        Ok(App {
             store,
             vault,
             processor,
@@ -55,7 +59,8 @@ impl App {
             config,
             limiter: crate::rate_limit::Limiter::new(),
             card_testing: crate::card_testing::CardTestingGuard::new(card_testing),
-        }
+            risk,
+        })
     }
 }
 

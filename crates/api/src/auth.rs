@@ -158,6 +158,18 @@ impl Caller {
 impl Caller {
     /// The shopper answering a 3-D Secure challenge: acts on one intent of `scope`
     /// through a link Tessera handed out, with no API key.
+    /// The installation's operator, acting on an account from the command line (which
+    /// holds the data directory and master key, so no API key adds anything).
+    pub(crate) fn operator(scope: Scope) -> Caller {
+        Caller {
+            scope,
+            kind: KeyKind::Secret,
+            permissions: BTreeMap::new(),
+            redacted: "(operator)".to_owned(),
+            key_hash: [0; 32],
+        }
+    }
+
     pub(crate) fn shopper(scope: Scope) -> Caller {
         Caller {
             scope,

@@ -24,6 +24,7 @@ mod list;
 mod pipeline;
 pub mod rate_limit;
 mod resources;
+mod risk;
 mod routes;
 mod security_headers;
 mod three_d_secure;

@@ -49,6 +49,9 @@ pub(crate) struct Ctx<'a> {
     pub request_id: &'a str,
     pub idempotency_key: Option<&'a str>,
     pub now: i64,
+    /// The shopper's address: the peer of a publishable-key call (a browser or an
+    /// app). Calls with secret keys come from the merchant's servers and carry none.
+    pub client_ip: Option<std::net::IpAddr>,
 }
 
 impl Ctx<'_> {
@@ -157,7 +160,7 @@ pub(crate) async fn handle(State(app): State<Arc<App>>, request: Request) -> Res
                     let method = parts.method.clone();
                     let path = parts.uri.path().to_owned();
                     tokio::task::spawn_blocking(move || {
-                        let request = Incoming { method: &method, path: &path, headers: &headers, query: &query, body: &body, connection };
+                        let request = Incoming { method: &method, path: &path, headers: &headers, query: &query, body: &body, connection, operator: None };
                         process(&app, call, &request, &id)
                     })
                     .await
@@ -188,6 +191,8 @@ struct Incoming<'a> {
     query: &'a str,
     body: &'a [u8],
     connection: Option<Connection>,
+    /// Already authenticated: the operator's command line.
+    operator: Option<&'a Caller>,
 }
 
 fn limited_answer(retry_after: u64, label: &'static str) -> Answer {
@@ -252,6 +257,7 @@ fn process(app: &App, call: Call, request: &Incoming<'_>, request_id: &str) -> A
         query,
         body,
         connection,
+        operator,
     } = *request;
     let label = call.label();
     let fail = |failure: Failure| -> Answer {
@@ -271,10 +277,13 @@ fn process(app: &App, call: Call, request: &Incoming<'_>, request_id: &str) -> A
         Ok(p) => p,
         Err(e) => return error_answer(&e, label),
     };
-    let caller = match app
-        .store
-        .read(|tx| auth::authenticate(app, tx, headers, &mut params))
-    {
+    let authenticated = match operator {
+        Some(c) => Ok(c.clone()),
+        None => app
+            .store
+            .read(|tx| auth::authenticate(app, tx, headers, &mut params)),
+    };
+    let caller = match authenticated {
         Ok(c) => c,
         Err(f) => return fail(f),
     };
@@ -377,6 +386,9 @@ fn process(app: &App, call: Call, request: &Incoming<'_>, request_id: &str) -> A
         request_id,
         idempotency_key: idempotency_key.as_deref(),
         now: unix_now(),
+        client_ip: connection
+            .filter(|_| caller.is_publishable())
+            .map(|c| c.peer.ip().to_canonical()),
     };
     let outcome = execute(&ctx, call, params).and_then(|value| {
         if expand.is_empty() {
@@ -477,8 +489,8 @@ fn idempotency_key(method: &Method, headers: &HeaderMap) -> Result<Option<String
 
 fn execute(ctx: &Ctx<'_>, call: Call, mut params: Params) -> Outcome<Value> {
     use resources::{
-        charges, customers, events, payment_intents, payment_methods, radar_rules, refunds,
-        reviews, webhook_deliveries, webhook_endpoints,
+        charges, customers, events, payment_intents, payment_methods, radar_lists, radar_rules,
+        refunds, reviews, webhook_deliveries, webhook_endpoints,
     };
     let p = &mut params;
     // Calls that take no parameters reject stray ones before doing anything.
@@ -499,6 +511,10 @@ fn execute(ctx: &Ctx<'_>, call: Call, mut params: Params) -> Outcome<Value> {
             | Call::ReviewApprove(_)
             | Call::RadarRuleRetrieve(_)
             | Call::RadarRuleDelete(_)
+            | Call::ValueListRetrieve(_)
+            | Call::ValueListDelete(_)
+            | Call::ValueListItemRetrieve(_)
+            | Call::ValueListItemDelete(_)
     );
     if no_params {
         std::mem::take(p).finish()?;
@@ -547,6 +563,16 @@ fn execute(ctx: &Ctx<'_>, call: Call, mut params: Params) -> Outcome<Value> {
         Call::RadarRuleList => radar_rules::list(ctx, p)?,
         Call::RadarRuleRetrieve(id) => radar_rules::retrieve(ctx, &id)?,
         Call::RadarRuleDelete(id) => radar_rules::delete(ctx, &id)?,
+        Call::RadarRuleDryRun => radar_rules::dry_run(ctx, p)?,
+        Call::ValueListCreate => radar_lists::create(ctx, p)?,
+        Call::ValueListList => radar_lists::list(ctx, p)?,
+        Call::ValueListRetrieve(id) => radar_lists::retrieve(ctx, &id)?,
+        Call::ValueListUpdate(id) => radar_lists::update(ctx, &id, p)?,
+        Call::ValueListDelete(id) => radar_lists::delete(ctx, &id)?,
+        Call::ValueListItemCreate => radar_lists::create_item(ctx, p)?,
+        Call::ValueListItemList => radar_lists::list_items(ctx, p)?,
+        Call::ValueListItemRetrieve(id) => radar_lists::retrieve_item(ctx, &id)?,
+        Call::ValueListItemDelete(id) => radar_lists::delete_item(ctx, &id)?,
     };
     Ok(value)
 }
@@ -563,6 +589,42 @@ impl App {
         authorization: Option<&str>,
         idempotency_key: Option<&str>,
         body: &[u8],
+    ) -> (u16, String) {
+        self.call_with(
+            method,
+            path_and_query,
+            authorization,
+            idempotency_key,
+            body,
+            None,
+        )
+    }
+
+    /// Runs one `/v1` request in-process as the installation's operator on an account
+    /// (test or live data), for the command line: `tessera rules …`.
+    pub fn call_as_operator(
+        &self,
+        account: &str,
+        livemode: bool,
+        method: &str,
+        path_and_query: &str,
+        body: &[u8],
+    ) -> (u16, String) {
+        let operator = Caller::operator(Scope {
+            account: account.to_owned(),
+            livemode,
+        });
+        self.call_with(method, path_and_query, None, None, body, Some(&operator))
+    }
+
+    fn call_with(
+        &self,
+        method: &str,
+        path_and_query: &str,
+        authorization: Option<&str>,
+        idempotency_key: Option<&str>,
+        body: &[u8],
+        operator: Option<&Caller>,
     ) -> (u16, String) {
         let (path, query) = path_and_query
             .split_once('?')
@@ -596,6 +658,7 @@ impl App {
             query,
             body,
             connection: None,
+            operator,
         };
         let answer = process(self, call, &request, &request_id);
         (answer.status, answer.body)

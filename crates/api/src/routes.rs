@@ -48,6 +48,16 @@ pub(crate) enum Call {
     RadarRuleList,
     RadarRuleRetrieve(String),
     RadarRuleDelete(String),
+    RadarRuleDryRun,
+    ValueListCreate,
+    ValueListList,
+    ValueListRetrieve(String),
+    ValueListUpdate(String),
+    ValueListDelete(String),
+    ValueListItemCreate,
+    ValueListItemList,
+    ValueListItemRetrieve(String),
+    ValueListItemDelete(String),
 }
 
 impl Call {
@@ -102,8 +112,18 @@ impl Call {
             ["v1", "reviews", r, "approve"] if post => Call::ReviewApprove(id(r)),
             ["v1", "radar", "rules"] if post => Call::RadarRuleCreate,
             ["v1", "radar", "rules"] if get => Call::RadarRuleList,
+            ["v1", "radar", "rules", "dry_run"] if post => Call::RadarRuleDryRun,
             ["v1", "radar", "rules", r] if get => Call::RadarRuleRetrieve(id(r)),
             ["v1", "radar", "rules", r] if delete => Call::RadarRuleDelete(id(r)),
+            ["v1", "radar", "value_lists"] if post => Call::ValueListCreate,
+            ["v1", "radar", "value_lists"] if get => Call::ValueListList,
+            ["v1", "radar", "value_lists", l] if get => Call::ValueListRetrieve(id(l)),
+            ["v1", "radar", "value_lists", l] if post => Call::ValueListUpdate(id(l)),
+            ["v1", "radar", "value_lists", l] if delete => Call::ValueListDelete(id(l)),
+            ["v1", "radar", "value_list_items"] if post => Call::ValueListItemCreate,
+            ["v1", "radar", "value_list_items"] if get => Call::ValueListItemList,
+            ["v1", "radar", "value_list_items", i] if get => Call::ValueListItemRetrieve(id(i)),
+            ["v1", "radar", "value_list_items", i] if delete => Call::ValueListItemDelete(id(i)),
             _ => return None,
         })
     }
@@ -141,9 +161,17 @@ impl Call {
             | WebhookDeliveryRetrieve(_)
             | WebhookDeliveryRetry(_) => "webhook_endpoints",
             ReviewList | ReviewRetrieve(_) | ReviewApprove(_) => "reviews",
-            RadarRuleCreate | RadarRuleList | RadarRuleRetrieve(_) | RadarRuleDelete(_) => {
-                "radar_rules"
-            }
+            RadarRuleCreate | RadarRuleList | RadarRuleRetrieve(_) | RadarRuleDelete(_)
+            | RadarRuleDryRun => "radar_rules",
+            ValueListCreate
+            | ValueListList
+            | ValueListRetrieve(_)
+            | ValueListUpdate(_)
+            | ValueListDelete(_)
+            | ValueListItemCreate
+            | ValueListItemList
+            | ValueListItemRetrieve(_)
+            | ValueListItemDelete(_) => "radar_value_lists",
         }
     }
 
@@ -173,6 +201,10 @@ impl Call {
                 | ReviewRetrieve(_)
                 | RadarRuleList
                 | RadarRuleRetrieve(_)
+                | ValueListList
+                | ValueListRetrieve(_)
+                | ValueListItemList
+                | ValueListItemRetrieve(_)
         )
     }
 
@@ -234,6 +266,16 @@ impl Call {
             RadarRuleList => "radar_rules.list",
             RadarRuleRetrieve(_) => "radar_rules.retrieve",
             RadarRuleDelete(_) => "radar_rules.delete",
+            RadarRuleDryRun => "radar_rules.dry_run",
+            ValueListCreate => "radar.value_lists.create",
+            ValueListList => "radar.value_lists.list",
+            ValueListRetrieve(_) => "radar.value_lists.retrieve",
+            ValueListUpdate(_) => "radar.value_lists.update",
+            ValueListDelete(_) => "radar.value_lists.delete",
+            ValueListItemCreate => "radar.value_list_items.create",
+            ValueListItemList => "radar.value_list_items.list",
+            ValueListItemRetrieve(_) => "radar.value_list_items.retrieve",
+            ValueListItemDelete(_) => "radar.value_list_items.delete",
         }
     }
 }

@@ -163,6 +163,19 @@ pub struct CardFacts {
     pub fingerprint: String,
     /// Whether the card supports 3-D Secure.
     pub three_d_secure_supported: bool,
+    /// What the card network says about the card's fraud risk.
+    pub network_risk: NetworkRisk,
+}
+
+/// The card network's fraud signal for a card, given when the card is tokenized:
+/// the network's own risk score, and whether the card is on its list of cards used
+/// in fraud. Tessera's risk engine weighs it with its own signals.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NetworkRisk {
+    /// 0–100, when the network gives a score.
+    pub score: Option<u8>,
+    /// The network lists the card as used in fraud.
+    pub known_fraud: bool,
 }
 
 /// Why card details were refused when a PaymentMethod was created.

@@ -28,11 +28,15 @@ pub enum ObjectKind {
     WebhookDelivery,
     /// `rule_`
     RadarRule,
+    /// `rsl_`
+    ValueList,
+    /// `rsli_`
+    ValueListItem,
 }
 
 impl ObjectKind {
     /// All kinds, for lookups by prefix.
-    pub const ALL: [ObjectKind; 12] = [
+    pub const ALL: [ObjectKind; 14] = [
         ObjectKind::PaymentIntent,
         ObjectKind::PaymentMethod,
         ObjectKind::Customer,
@@ -45,6 +49,8 @@ impl ObjectKind {
         ObjectKind::WebhookEndpoint,
         ObjectKind::WebhookDelivery,
         ObjectKind::RadarRule,
+        ObjectKind::ValueList,
+        ObjectKind::ValueListItem,
     ];
 
     /// The id prefix, including the underscore.
@@ -62,6 +68,8 @@ impl ObjectKind {
             ObjectKind::WebhookEndpoint => "we_",
             ObjectKind::WebhookDelivery => "whd_",
             ObjectKind::RadarRule => "rule_",
+            ObjectKind::ValueList => "rsl_",
+            ObjectKind::ValueListItem => "rsli_",
         }
     }
 
@@ -80,6 +88,8 @@ impl ObjectKind {
             ObjectKind::WebhookEndpoint => "webhook_endpoint",
             ObjectKind::WebhookDelivery => "webhook_delivery",
             ObjectKind::RadarRule => "radar_rule",
+            ObjectKind::ValueList => "radar.value_list",
+            ObjectKind::ValueListItem => "radar.value_list_item",
         }
     }
 

@@ -54,15 +54,6 @@ pub struct AuthorizationRequest {
     pub decline_on_cvc_failure: bool,
 }
 
-/// The risk assessment of an attempt.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct RiskAssessment {
-    /// `normal`, `elevated` or `highest`.
-    pub level: &'static str,
-    /// 0–100.
-    pub score: u8,
-}
-
 /// The processor's answer to an authorization.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Decision {
@@ -99,8 +90,6 @@ pub struct Authorization {
     pub decision: Decision,
     /// Issuer checks.
     pub checks: CardChecks,
-    /// Risk of the attempt.
-    pub risk: RiskAssessment,
     /// 3-D Secure performed on this attempt.
     pub three_d_secure: Option<ThreeDSecureResult>,
     /// Opaque connector data to hand back for capture, refund and void.

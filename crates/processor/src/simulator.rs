@@ -1,25 +1,18 @@
 //! The test-mode network simulator.
 
 use serde_json::json;
-use tessera_core::card::{CardChecks, Check};
+use tessera_core::card::{CardChecks, Check, NetworkRisk};
 use tessera_core::ports::{
-    Authorization, AuthorizationRequest, Decision, Processor, RefundDecision, RiskAssessment,
-    ThreeDSecure, ThreeDSecureResult,
+    Authorization, AuthorizationRequest, Decision, Processor, RefundDecision, ThreeDSecure,
+    ThreeDSecureResult,
 };
-use tessera_vault::{ChargeableCard, Connector};
+use tessera_vault::{CardNumber, ChargeableCard, Connector};
 
 use crate::test_cards::{Behaviour, alias, behaviour};
 
 /// Simulates a card network and issuers for test mode.
 #[derive(Debug, Clone, Default)]
 pub struct Simulator;
-
-fn normal_risk(score: u8) -> RiskAssessment {
-    RiskAssessment {
-        level: "normal",
-        score,
-    }
-}
 
 impl Connector for Simulator {
     fn authorize(
@@ -34,7 +27,6 @@ impl Connector for Simulator {
             address_line1_check: request.has_address_line1.then_some(Check::Pass),
             address_postal_code_check: request.has_postal_code.then_some(Check::Pass),
         };
-        let mut risk = normal_risk(20 + (request.amount % 30) as u8);
         let mut three_d_secure = None;
         let authenticated = request.three_d_secure == ThreeDSecure::Authenticated;
         let supports_3ds = card.brand != tessera_core::card::Brand::Amex;
@@ -113,27 +105,6 @@ impl Connector for Simulator {
                     checks.address_postal_code_check = Some(Check::Unavailable);
                     Decision::Approved
                 }
-                AlwaysBlock => {
-                    risk = RiskAssessment {
-                        level: "highest",
-                        score: 95,
-                    };
-                    Decision::Blocked
-                }
-                RiskHighest => {
-                    risk = RiskAssessment {
-                        level: "highest",
-                        score: 85,
-                    };
-                    Decision::Blocked
-                }
-                RiskElevated => {
-                    risk = RiskAssessment {
-                        level: "elevated",
-                        score: 70,
-                    };
-                    Decision::Approved
-                }
                 _ => Decision::Approved,
             }
         };
@@ -145,7 +116,6 @@ impl Connector for Simulator {
         Authorization {
             decision,
             checks,
-            risk,
             three_d_secure,
             processor_data,
         }
@@ -153,6 +123,26 @@ impl Connector for Simulator {
 
     fn test_card_number(&self, name: &str) -> Option<&'static str> {
         alias(name)
+    }
+
+    /// The risk test cards carry the simulated network's fraud signal; Tessera's risk
+    /// engine turns it into the score, the level and the decision.
+    fn network_risk(&self, number: &CardNumber) -> NetworkRisk {
+        match behaviour(number.digits()) {
+            Behaviour::AlwaysBlock => NetworkRisk {
+                score: Some(95),
+                known_fraud: true,
+            },
+            Behaviour::RiskHighest => NetworkRisk {
+                score: Some(85),
+                known_fraud: false,
+            },
+            Behaviour::RiskElevated => NetworkRisk {
+                score: Some(70),
+                known_fraud: false,
+            },
+            _ => NetworkRisk::default(),
+        }
     }
 }
 

@@ -59,33 +59,81 @@ attribute_enum! {
         RiskScore = "risk_score",
         /// `:amount_in_usd:`: the payment's amount converted to US dollars (major units).
         AmountInUsd = "amount_in_usd",
-        /// `:total_charges_per_card_number_hourly:`: charges on this card in the past hour.
+        /// `:total_charges_per_card_number_hourly:`: earlier attempts (charges, whatever their outcome) with this card in the past hour.
         TotalChargesPerCardNumberHourly = "total_charges_per_card_number_hourly",
-        /// `:total_charges_per_card_number_daily:`: charges on this card in the past day.
+        /// `:total_charges_per_card_number_daily:`: earlier attempts (charges, whatever their outcome) with this card in the past day.
         TotalChargesPerCardNumberDaily = "total_charges_per_card_number_daily",
-        /// `:declined_charges_per_card_number_hourly:`: declined charges on this card in
-        /// the past hour.
-        DeclinedChargesPerCardNumberHourly = "declined_charges_per_card_number_hourly",
-        /// `:declined_charges_per_ip_address_hourly:`: declined charges from this IP
-        /// address in the past hour.
-        DeclinedChargesPerIpAddressHourly = "declined_charges_per_ip_address_hourly",
-        /// `:declined_charges_per_ip_address_daily:`: declined charges from this IP
-        /// address in the past day.
-        DeclinedChargesPerIpAddressDaily = "declined_charges_per_ip_address_daily",
-        /// `:total_charges_per_ip_address_hourly:`: charges from this IP address in the
-        /// past hour.
+        /// `:total_charges_per_card_number_weekly:`: earlier attempts (charges, whatever their outcome) with this card in the past week.
+        TotalChargesPerCardNumberWeekly = "total_charges_per_card_number_weekly",
+        /// `:total_charges_per_ip_address_hourly:`: earlier attempts (charges, whatever their outcome) from this IP address in the past hour.
         TotalChargesPerIpAddressHourly = "total_charges_per_ip_address_hourly",
-        /// `:card_count_for_ip_address_daily:`: distinct cards used from this IP address
-        /// in the past day.
-        CardCountForIpAddressDaily = "card_count_for_ip_address_daily",
-        /// `:ip_count_for_card_number_daily:`: distinct IP addresses this card was used
-        /// from in the past day.
-        IpCountForCardNumberDaily = "ip_count_for_card_number_daily",
-        /// `:total_charges_per_email_daily:`: charges with this email in the past day.
+        /// `:total_charges_per_ip_address_daily:`: earlier attempts (charges, whatever their outcome) from this IP address in the past day.
+        TotalChargesPerIpAddressDaily = "total_charges_per_ip_address_daily",
+        /// `:total_charges_per_ip_address_weekly:`: earlier attempts (charges, whatever their outcome) from this IP address in the past week.
+        TotalChargesPerIpAddressWeekly = "total_charges_per_ip_address_weekly",
+        /// `:total_charges_per_email_hourly:`: earlier attempts (charges, whatever their outcome) with this email address in the past hour.
+        TotalChargesPerEmailHourly = "total_charges_per_email_hourly",
+        /// `:total_charges_per_email_daily:`: earlier attempts (charges, whatever their outcome) with this email address in the past day.
         TotalChargesPerEmailDaily = "total_charges_per_email_daily",
-        /// `:total_charges_per_customer_hourly:`: charges for this customer in the past
-        /// hour.
+        /// `:total_charges_per_email_weekly:`: earlier attempts (charges, whatever their outcome) with this email address in the past week.
+        TotalChargesPerEmailWeekly = "total_charges_per_email_weekly",
+        /// `:total_charges_per_customer_hourly:`: earlier attempts (charges, whatever their outcome) for this customer in the past hour.
         TotalChargesPerCustomerHourly = "total_charges_per_customer_hourly",
+        /// `:total_charges_per_customer_daily:`: earlier attempts (charges, whatever their outcome) for this customer in the past day.
+        TotalChargesPerCustomerDaily = "total_charges_per_customer_daily",
+        /// `:total_charges_per_customer_weekly:`: earlier attempts (charges, whatever their outcome) for this customer in the past week.
+        TotalChargesPerCustomerWeekly = "total_charges_per_customer_weekly",
+        /// `:declined_charges_per_card_number_hourly:`: earlier declined or blocked attempts with this card in the past hour.
+        DeclinedChargesPerCardNumberHourly = "declined_charges_per_card_number_hourly",
+        /// `:declined_charges_per_card_number_daily:`: earlier declined or blocked attempts with this card in the past day.
+        DeclinedChargesPerCardNumberDaily = "declined_charges_per_card_number_daily",
+        /// `:declined_charges_per_card_number_weekly:`: earlier declined or blocked attempts with this card in the past week.
+        DeclinedChargesPerCardNumberWeekly = "declined_charges_per_card_number_weekly",
+        /// `:declined_charges_per_ip_address_hourly:`: earlier declined or blocked attempts from this IP address in the past hour.
+        DeclinedChargesPerIpAddressHourly = "declined_charges_per_ip_address_hourly",
+        /// `:declined_charges_per_ip_address_daily:`: earlier declined or blocked attempts from this IP address in the past day.
+        DeclinedChargesPerIpAddressDaily = "declined_charges_per_ip_address_daily",
+        /// `:declined_charges_per_ip_address_weekly:`: earlier declined or blocked attempts from this IP address in the past week.
+        DeclinedChargesPerIpAddressWeekly = "declined_charges_per_ip_address_weekly",
+        /// `:declined_charges_per_email_hourly:`: earlier declined or blocked attempts with this email address in the past hour.
+        DeclinedChargesPerEmailHourly = "declined_charges_per_email_hourly",
+        /// `:declined_charges_per_email_daily:`: earlier declined or blocked attempts with this email address in the past day.
+        DeclinedChargesPerEmailDaily = "declined_charges_per_email_daily",
+        /// `:declined_charges_per_email_weekly:`: earlier declined or blocked attempts with this email address in the past week.
+        DeclinedChargesPerEmailWeekly = "declined_charges_per_email_weekly",
+        /// `:declined_charges_per_customer_hourly:`: earlier declined or blocked attempts for this customer in the past hour.
+        DeclinedChargesPerCustomerHourly = "declined_charges_per_customer_hourly",
+        /// `:declined_charges_per_customer_daily:`: earlier declined or blocked attempts for this customer in the past day.
+        DeclinedChargesPerCustomerDaily = "declined_charges_per_customer_daily",
+        /// `:declined_charges_per_customer_weekly:`: earlier declined or blocked attempts for this customer in the past week.
+        DeclinedChargesPerCustomerWeekly = "declined_charges_per_customer_weekly",
+        /// `:card_count_for_ip_address_hourly:`: distinct cards among the earlier attempts from this IP
+        /// address in the past hour.
+        CardCountForIpAddressHourly = "card_count_for_ip_address_hourly",
+        /// `:card_count_for_ip_address_daily:`: distinct cards among the earlier attempts from this IP
+        /// address in the past day.
+        CardCountForIpAddressDaily = "card_count_for_ip_address_daily",
+        /// `:card_count_for_ip_address_weekly:`: distinct cards among the earlier attempts from this IP
+        /// address in the past week.
+        CardCountForIpAddressWeekly = "card_count_for_ip_address_weekly",
+        /// `:ip_count_for_card_number_hourly:`: distinct IP addresses among the earlier attempts with
+        /// this card in the past hour.
+        IpCountForCardNumberHourly = "ip_count_for_card_number_hourly",
+        /// `:ip_count_for_card_number_daily:`: distinct IP addresses among the earlier attempts with
+        /// this card in the past day.
+        IpCountForCardNumberDaily = "ip_count_for_card_number_daily",
+        /// `:ip_count_for_card_number_weekly:`: distinct IP addresses among the earlier attempts with
+        /// this card in the past week.
+        IpCountForCardNumberWeekly = "ip_count_for_card_number_weekly",
+        /// `:hour_of_day:`: the attempt's time of day in UTC, in hours (0 to 24, e.g.
+        /// 13.5 at half past one in the afternoon).
+        HourOfDay = "hour_of_day",
+        /// `:customer_age_in_days:`: days since the payment's Customer was created
+        /// (missing when the payment has no Customer).
+        CustomerAgeInDays = "customer_age_in_days",
+        /// `:network_risk_score:`: the card network's own risk score for the card,
+        /// 0–100, when the network gives one.
+        NetworkRiskScore = "network_risk_score",
     }
 }
 

@@ -106,18 +106,28 @@
 
 mod attribute;
 mod condition;
+mod email;
+mod engine;
 mod error;
 mod evaluate;
+mod geo;
 mod lexer;
+pub mod model;
 mod parser;
 mod rule;
 mod signals;
+mod velocity;
 
 pub use attribute::{Attribute, BoolAttribute, NumberAttribute, StringAttribute, ValueType};
 pub use condition::{CompareOp, Condition, Operand, Set, Value};
+pub use email::{BUNDLED_DISPOSABLE_DOMAINS, DisposableDomains};
+pub use engine::{Assessment, AttemptFacts, Engine};
 pub use error::{ErrorKind, RuleError};
+pub use geo::{BUNDLED_TEST_DATABASE, IpCountries};
+pub use model::Model;
 pub use rule::{Action, Decision, Rule, RuleSet};
 pub use signals::{Lists, Signals};
+pub use velocity::{AttemptKeys, Velocity, VelocityCounts, WindowCounts};
 
 /// Radar's default block rule: payments Radar rates at the highest risk.
 pub const DEFAULT_BLOCK_RULE: &str = "Block if :risk_level: = 'highest'";

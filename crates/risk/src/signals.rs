@@ -28,11 +28,21 @@ const BOOLS: usize = BoolAttribute::ALL.len();
 /// assert_eq!(signals.number(NumberAttribute::RiskScore), Some(82.0));
 /// assert_eq!(signals.string(StringAttribute::IpCountry), None);
 /// ```
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct Signals {
     numbers: [Option<f64>; NUMBERS],
     strings: [Option<String>; STRINGS],
     bools: [Option<bool>; BOOLS],
+}
+
+impl Default for Signals {
+    fn default() -> Signals {
+        Signals {
+            numbers: [None; NUMBERS],
+            strings: std::array::from_fn(|_| None),
+            bools: [None; BOOLS],
+        }
+    }
 }
 
 impl Signals {
@@ -116,6 +126,54 @@ impl Signals {
     }
 }
 
+impl Signals {
+    /// The values that are present, as a JSON object from attribute name to value:
+    /// what Tessera keeps of an attempt so rules can be replayed on it later.
+    pub fn to_json(&self) -> serde_json::Value {
+        let mut map = serde_json::Map::new();
+        for a in NumberAttribute::ALL {
+            if let Some(v) = self.number(*a) {
+                map.insert(a.name().to_owned(), serde_json::json!(v));
+            }
+        }
+        for a in StringAttribute::ALL {
+            if let Some(v) = self.string(*a) {
+                map.insert(a.name().to_owned(), serde_json::json!(v));
+            }
+        }
+        for a in BoolAttribute::ALL {
+            if let Some(v) = self.boolean(*a) {
+                map.insert(a.name().to_owned(), serde_json::json!(v));
+            }
+        }
+        serde_json::Value::Object(map)
+    }
+
+    /// Signals from [`Signals::to_json`]'s output. Unknown names and values of the
+    /// wrong type are skipped (a newer build may know more attributes).
+    pub fn from_json(value: &serde_json::Value) -> Signals {
+        let mut s = Signals::new();
+        let Some(map) = value.as_object() else {
+            return s;
+        };
+        for (name, v) in map {
+            match (Attribute::from_name(name), v) {
+                (Some(Attribute::Number(a)), v) if v.is_number() => {
+                    s.set_number(a, v.as_f64().unwrap_or(f64::NAN));
+                }
+                (Some(Attribute::String(a)), serde_json::Value::String(v)) => {
+                    s.set_string(a, v.as_str());
+                }
+                (Some(Attribute::Bool(a)), serde_json::Value::Bool(v)) => {
+                    s.set_bool(a, *v);
+                }
+                _ => {}
+            }
+        }
+        s
+    }
+}
+
 /// The merchant's named lists, `@name` in rules (e.g. `@disposable_domains`,
 /// `@trusted_cards`), supplied by the caller at evaluation time.
 ///
@@ -155,5 +213,27 @@ where
 impl<L: Lists + ?Sized> Lists for &L {
     fn contains(&self, list: &str, item: &str) -> Option<bool> {
         (**self).contains(list, item)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn signals_survive_json() {
+        let s = Signals::new()
+            .with_number(NumberAttribute::AmountInUsd, 12.5)
+            .with_string(StringAttribute::IpCountry, "GB")
+            .with_bool(BoolAttribute::Is3dSecure, false);
+        let json = s.to_json();
+        assert_eq!(json["ip_country"], "GB");
+        assert_eq!(Signals::from_json(&json), s);
+        let with_unknown =
+            serde_json::json!({"amount_in_usd": 3, "from_the_future": 1, "ip_country": 7});
+        assert_eq!(
+            Signals::from_json(&with_unknown),
+            Signals::new().with_number(NumberAttribute::AmountInUsd, 3.0)
+        );
     }
 }

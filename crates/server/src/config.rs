@@ -43,6 +43,21 @@ pub struct FileConfig {
     pub webhooks: Option<WebhooksFile>,
     /// Card-testing defence.
     pub card_testing: Option<CardTestingFile>,
+    /// Fraud screening's model and reference data.
+    pub risk: Option<RiskFile>,
+}
+
+/// `[risk]`: files that replace or extend the bundled model and reference data.
+#[derive(Debug, Default, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RiskFile {
+    /// A risk model file (`tessera-risk-logistic/1`), instead of the bundled one.
+    pub model: Option<PathBuf>,
+    /// An IP-to-country database (CSV: first,last,country), instead of the bundled
+    /// test database.
+    pub ip_country_database: Option<PathBuf>,
+    /// More disposable email domains, one per line, added to the bundled list.
+    pub disposable_email_domains: Option<PathBuf>,
 }
 
 /// `[card_testing]`
@@ -183,6 +198,8 @@ pub struct Config {
     pub webhooks: WebhookSettings,
     /// Card-testing defence.
     pub card_testing: CardTestingPolicy,
+    /// Risk model and reference data files (`None`: the bundled ones).
+    pub risk: RiskFile,
 }
 
 /// How webhooks are delivered and retried.
@@ -365,6 +382,22 @@ impl Config {
         let webhooks = webhook_settings(file.webhooks.unwrap_or_default(), &env, mode)?;
         let card_testing = card_testing(file.card_testing.unwrap_or_default(), &env)?;
         let rate_limits = rate_limits(file.rate_limit.unwrap_or_default(), &env)?;
+        let mut risk = file.risk.unwrap_or_default();
+        for (var, slot) in [
+            ("TESSERA_RISK_MODEL", &mut risk.model),
+            (
+                "TESSERA_RISK_IP_COUNTRY_DATABASE",
+                &mut risk.ip_country_database,
+            ),
+            (
+                "TESSERA_RISK_DISPOSABLE_EMAIL_DOMAINS",
+                &mut risk.disposable_email_domains,
+            ),
+        ] {
+            if let Some(path) = env(var) {
+                *slot = Some(PathBuf::from(path));
+            }
+        }
 
         match (&tls, mode) {
             (None, Mode::Live) => {
@@ -410,6 +443,7 @@ impl Config {
             rate_limits,
             webhooks,
             card_testing,
+            risk,
         })
     }
 }

@@ -25,6 +25,29 @@ struct Installation {
     store: Arc<Store>,
 }
 
+impl Installation {
+    /// The account named, or the only one when none is named.
+    fn account_or_only(&self, account: Option<&str>) -> Result<String, String> {
+        if let Some(a) = account {
+            return Ok(a.to_owned());
+        }
+        let ids = self
+            .store
+            .read(|tx| tx.account_ids())
+            .map_err(|e| e.to_string())?;
+        match ids.as_slice() {
+            [only] => Ok(only.clone()),
+            [] => {
+                Err("no account yet: run `tessera serve` once, or `tessera accounts create`".into())
+            }
+            _ => Err(format!(
+                "several accounts exist; choose one with --account ({})",
+                ids.join(", ")
+            )),
+        }
+    }
+}
+
 fn open(config: &Config) -> Result<Installation, String> {
     let dir = &config.data_dir;
     if !dir.exists() {
@@ -175,7 +198,8 @@ pub fn serve(config: &Config, ready_file: Option<&Path>) -> Result<(), String> {
                 rate_limits: config.rate_limits,
                 card_testing: config.card_testing,
             },
-        ));
+            risk_engine(config)?,
+        )?);
         let workers = spawn_workers(app.clone(), vault.clone(), config.cvc_ttl_seconds);
         let deliveries = Arc::new(tessera_webhooks::Worker::new(
             store.clone(),
@@ -312,6 +336,81 @@ pub fn configure_account(
     Ok(())
 }
 
+/// Runs one API call as the operator on an account (`tessera rules …`) and prints the
+/// answer; an error answer is an error naming what was wrong.
+pub fn operator_call(
+    config: &Config,
+    account: Option<&str>,
+    live: bool,
+    method: &str,
+    path: &str,
+    body: &str,
+) -> Result<(), String> {
+    let inst = open(config)?;
+    let account = inst.account_or_only(account)?;
+    if !inst
+        .store
+        .read(|tx| tx.account_exists(&account))
+        .map_err(|e| e.to_string())?
+    {
+        return Err(format!("no account {account} in this data directory"));
+    }
+    let vault = open_vault(config, &inst.master)?;
+    let app = App::new(
+        inst.store.clone(),
+        Arc::new(vault),
+        Arc::new(Simulator),
+        &inst.master,
+        AppConfig {
+            max_body_bytes: config.max_body_bytes,
+            public_url: config.public_url.clone().unwrap_or_default(),
+            body_read_timeout: config.header_read_timeout,
+            rate_limits: config.rate_limits,
+            card_testing: config.card_testing,
+        },
+        risk_engine(config)?,
+    )?;
+    let (status, answer) = app.call_as_operator(&account, live, method, path, body.as_bytes());
+    let json: serde_json::Value = serde_json::from_str(&answer).unwrap_or_default();
+    if status >= 400 {
+        return Err(json["error"]["message"]
+            .as_str()
+            .unwrap_or(&answer)
+            .to_owned());
+    }
+    println!("{}", serde_json::to_string_pretty(&json).unwrap_or(answer));
+    Ok(())
+}
+
+/// The risk engine: the bundled model and reference data, or the files `[risk]` names.
+pub fn risk_engine(config: &Config) -> Result<tessera_risk::Engine, String> {
+    let read = |path: &std::path::Path, what: &str| {
+        std::fs::read_to_string(path)
+            .map_err(|e| format!("cannot read the {what} {}: {e}", path.display()))
+    };
+    let model = match &config.risk.model {
+        Some(path) => tessera_risk::Model::from_json(&read(path, "risk model")?)
+            .map_err(|e| format!("risk model {}: {e}", path.display()))?,
+        None => tessera_risk::Model::bundled(),
+    };
+    let ip_countries = match &config.risk.ip_country_database {
+        Some(path) => tessera_risk::IpCountries::parse(&read(path, "IP-to-country database")?)
+            .map_err(|e| format!("IP-to-country database {}: {e}", path.display()))?,
+        None => tessera_risk::IpCountries::bundled_test(),
+    };
+    let mut disposable = tessera_risk::DisposableDomains::bundled();
+    if let Some(path) = &config.risk.disposable_email_domains {
+        disposable.extend(&read(path, "disposable email domain list")?);
+    }
+    tracing::info!(
+        model = model.version(),
+        ip_ranges = ip_countries.len(),
+        disposable_domains = disposable.len(),
+        "risk engine ready"
+    );
+    Ok(tessera_risk::Engine::new(model, ip_countries, disposable))
+}
+
 /// `tessera keys create`
 pub fn create_key(
     config: &Config,
@@ -321,29 +420,7 @@ pub fn create_key(
     permissions: &[String],
 ) -> Result<(), String> {
     let inst = open(config)?;
-    let account =
-        match account {
-            Some(a) => a.to_owned(),
-            None => {
-                let ids = inst
-                    .store
-                    .read(|tx| tx.account_ids())
-                    .map_err(|e| e.to_string())?;
-                match ids.as_slice() {
-                    [only] => only.clone(),
-                    [] => return Err(
-                        "no account yet: run `tessera serve` once, or `tessera accounts create`"
-                            .into(),
-                    ),
-                    _ => {
-                        return Err(format!(
-                            "several accounts exist; choose one with --account ({})",
-                            ids.join(", ")
-                        ));
-                    }
-                }
-            }
-        };
+    let account = inst.account_or_only(account)?;
     if kind != KeyKind::Restricted && !permissions.is_empty() {
         return Err("--permission applies to restricted keys only".into());
     }

@@ -67,6 +67,44 @@ enum Command {
         #[command(subcommand)]
         command: VaultCommand,
     },
+    /// An account's fraud rules, in Stripe Radar's syntax (also /v1/radar/rules).
+    Rules {
+        /// The account.
+        #[arg(long, global = true)]
+        account: Option<String>,
+        /// The account's live-mode rules rather than its test-mode ones.
+        #[arg(long, global = true)]
+        live: bool,
+        #[command(subcommand)]
+        command: RulesCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum RulesCommand {
+    /// List the account's rules (Radar's default rules apply after them).
+    List,
+    /// Add a rule, e.g. "Block if :card_country: != :ip_country:".
+    Add {
+        /// The rule.
+        rule: String,
+        /// What the rule is for.
+        #[arg(long)]
+        description: Option<String>,
+    },
+    /// Delete a rule by id.
+    Delete {
+        /// The rule's id (rule_…).
+        id: String,
+    },
+    /// Replay the past days' attempts with a new rule and report what it would change.
+    DryRun {
+        /// The rule.
+        rule: String,
+        /// How many days of attempts to replay.
+        #[arg(long, default_value_t = 7)]
+        days: u32,
+    },
 }
 
 #[derive(Subcommand)]
@@ -185,6 +223,38 @@ fn main() -> ExitCode {
         Command::Vault {
             command: VaultCommand::Reencrypt,
         } => installation::reencrypt_vault(&config),
+        Command::Rules {
+            account,
+            live,
+            command,
+        } => {
+            let form = |pairs: &[(&str, &str)]| {
+                form_urlencoded::Serializer::new(String::new())
+                    .extend_pairs(pairs)
+                    .finish()
+            };
+            let (method, path, body) = match &command {
+                RulesCommand::List => {
+                    ("GET", "/v1/radar/rules?limit=100".to_owned(), String::new())
+                }
+                RulesCommand::Add { rule, description } => {
+                    let mut pairs = vec![("rule", rule.as_str())];
+                    if let Some(d) = description {
+                        pairs.push(("description", d));
+                    }
+                    ("POST", "/v1/radar/rules".to_owned(), form(&pairs))
+                }
+                RulesCommand::Delete { id } => {
+                    ("DELETE", format!("/v1/radar/rules/{id}"), String::new())
+                }
+                RulesCommand::DryRun { rule, days } => (
+                    "POST",
+                    "/v1/radar/rules/dry_run".to_owned(),
+                    form(&[("rule", rule), ("days", &days.to_string())]),
+                ),
+            };
+            installation::operator_call(&config, account.as_deref(), live, method, &path, &body)
+        }
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -16,6 +16,7 @@ mod error;
 mod idempotency;
 mod jobs;
 mod objects;
+mod risk_attempts;
 
 use std::path::Path;
 
@@ -27,6 +28,7 @@ pub use error::StoreError;
 pub use idempotency::IdempotencyClaim;
 pub use jobs::{DueJob, Jobs};
 pub use objects::{CreatedFilter, ListPage, ListQuery, NewObject, StoredObject};
+pub use risk_attempts::RiskAttempt;
 
 const SCHEMA: &str = "
 CREATE TABLE IF NOT EXISTS accounts (
@@ -80,6 +82,18 @@ CREATE TABLE IF NOT EXISTS idempotency (
     started_at INTEGER NOT NULL,
     PRIMARY KEY (account, livemode, key)
 );
+CREATE TABLE IF NOT EXISTS risk_attempts (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+    account TEXT NOT NULL,
+    livemode INTEGER NOT NULL,
+    at INTEGER NOT NULL,
+    charge TEXT NOT NULL,
+    declined INTEGER NOT NULL,
+    keys TEXT NOT NULL,
+    signals TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS risk_attempts_by_time ON risk_attempts(at);
+CREATE INDEX IF NOT EXISTS risk_attempts_by_account ON risk_attempts(account, livemode, at);
 ";
 
 /// The account and mode every object belongs to: test and live data never mix.

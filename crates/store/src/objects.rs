@@ -94,7 +94,8 @@ impl Tx<'_> {
         Ok(())
     }
 
-    /// Replaces an object's documents and references.
+    /// Replaces an object's wire document and references, and its private document
+    /// when `private` is given (`None` keeps the private document as it is).
     pub fn update_object(
         &self,
         scope: &Scope,
@@ -103,7 +104,7 @@ impl Tx<'_> {
         doc: &Value,
         private: Option<&Value>,
     ) -> Result<(), StoreError> {
-        let n = self.conn.prepare_cached("UPDATE objects SET ref1 = ?4, ref2 = ?5, doc = ?6, private = ?7 WHERE id = ?1 AND account = ?2 AND livemode = ?3")?.execute(
+        let n = self.conn.prepare_cached("UPDATE objects SET ref1 = ?4, ref2 = ?5, doc = ?6, private = COALESCE(?7, private) WHERE id = ?1 AND account = ?2 AND livemode = ?3")?.execute(
             params![id, scope.account, scope.livemode, refs.0, refs.1, doc.to_string(), private.map(Value::to_string)],
         )?;
         if n != 1 {

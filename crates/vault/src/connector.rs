@@ -1,6 +1,6 @@
 //! The boundary where a card number leaves the vault: processor connectors.
 
-use tessera_core::card::Brand;
+use tessera_core::card::{Brand, NetworkRisk};
 use tessera_core::ports::{Authorization, AuthorizationRequest};
 
 use crate::{CardNumber, Cvc};
@@ -28,4 +28,10 @@ pub trait Connector: Send + Sync {
     /// The number behind a ready-made test PaymentMethod alias (`pm_card_visa`), for
     /// connectors that have test cards.
     fn test_card_number(&self, alias: &str) -> Option<&'static str>;
+
+    /// The network's fraud signal for a card being tokenized; none by default.
+    fn network_risk(&self, number: &CardNumber) -> NetworkRisk {
+        let _ = number;
+        NetworkRisk::default()
+    }
 }

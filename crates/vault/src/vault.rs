@@ -194,6 +194,7 @@ impl Vault {
                 number.digits(),
             ),
             three_d_secure_supported: number.brand() != tessera_core::card::Brand::Amex,
+            network_risk: self.connector.network_risk(number),
         };
         let keys = self.keys();
         let (key_id, key) = keys.active();

@@ -5,8 +5,8 @@ use std::sync::{Arc, Mutex};
 
 use tessera_core::card::{CardChecks, CardRejection};
 use tessera_core::ports::{
-    Authorization, AuthorizationRequest, CardInput, CardVault, Decision, RiskAssessment,
-    ThreeDSecure, TokenizeError,
+    Authorization, AuthorizationRequest, CardInput, CardVault, Decision, ThreeDSecure,
+    TokenizeError,
 };
 use tessera_crypto::MasterKey;
 use tessera_vault::{ChargeableCard, Connector, Vault};
@@ -30,10 +30,6 @@ impl Connector for Recorder {
                 Decision::Approved
             },
             checks: CardChecks::default(),
-            risk: RiskAssessment {
-                level: "normal",
-                score: 10,
-            },
             three_d_secure: None,
             processor_data: String::new(),
         }

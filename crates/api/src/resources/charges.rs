@@ -18,58 +18,85 @@ fn check(c: Option<Check>) -> Value {
     })
 }
 
-/// The charge `outcome` for an authorization, and the rule that decided it, if any.
-fn outcome(auth: &Authorization, rule: Option<&Value>) -> Value {
-    if let Some(rule) = rule {
-        let blocked = auth.decision == Decision::Blocked;
-        return json!({
+/// What the risk engine and the rules made of an attempt.
+#[derive(Debug, Clone)]
+pub(crate) struct Screening {
+    /// `normal`, `elevated` or `highest`.
+    pub risk_level: &'static str,
+    /// 0–100.
+    pub risk_score: u8,
+    /// The account rule that blocked the attempt or sent it to review (`outcome.rule`);
+    /// `None` when Radar's default rules or the engine decided.
+    pub rule: Option<Value>,
+    /// Blocked after the network approved it (a rule on the CVC check): the
+    /// authorization was voided.
+    pub blocked_after_authorization: bool,
+    /// Let through, but placed in the review queue.
+    pub review: bool,
+}
+
+/// The charge `outcome` for an authorization and its screening.
+fn outcome(auth: &Authorization, s: &Screening) -> Value {
+    let (risk_level, risk_score) = (s.risk_level, s.risk_score);
+    let base = |network_status: &str, reason: Option<&str>, seller_message: &str, kind: &str| {
+        json!({
             "network_advice_code": null, "network_decline_code": null,
-            "network_status": if blocked { "not_sent_to_network" } else { "approved_by_network" },
-            "reason": "rule",
-            "risk_level": auth.risk.level, "risk_score": auth.risk.score,
-            "rule": rule,
-            "seller_message": if blocked {
+            "network_status": network_status, "reason": reason,
+            "risk_level": risk_level, "risk_score": risk_score, "rule": s.rule,
+            "seller_message": seller_message, "type": kind,
+        })
+    };
+    let by_rule = s.rule.is_some();
+    match &auth.decision {
+        Decision::Blocked => base(
+            if s.blocked_after_authorization {
+                "approved_by_network"
+            } else {
+                "not_sent_to_network"
+            },
+            Some(if by_rule {
+                "rule"
+            } else {
+                "highest_risk_level"
+            }),
+            if by_rule {
                 "Tessera blocked this payment by one of your rules."
             } else {
-                "One of your rules placed this payment in your manual review queue."
+                "Tessera blocked this payment as too risky."
             },
-            "type": if blocked { "blocked" } else { "manual_review" },
-        });
-    }
-    let risk_level = auth.risk.level;
-    let risk_score = auth.risk.score;
-    match &auth.decision {
-        Decision::Approved if risk_level == "elevated" => json!({
-            "network_advice_code": null, "network_decline_code": null,
-            "network_status": "approved_by_network", "reason": "elevated_risk_level",
-            "risk_level": risk_level, "risk_score": risk_score, "rule": null,
-            "seller_message": "Tessera evaluated this payment as having elevated risk, and placed it in your manual review queue.",
-            "type": "manual_review",
-        }),
-        Decision::Approved => json!({
-            "network_advice_code": null, "network_decline_code": null,
-            "network_status": "approved_by_network", "reason": null,
-            "risk_level": risk_level, "risk_score": risk_score, "rule": null,
-            "seller_message": "Payment complete.", "type": "authorized",
-        }),
+            "blocked",
+        ),
+        Decision::Approved if s.review => base(
+            "approved_by_network",
+            Some(if by_rule {
+                "rule"
+            } else {
+                "elevated_risk_level"
+            }),
+            if by_rule {
+                "One of your rules placed this payment in your manual review queue."
+            } else {
+                "Tessera evaluated this payment as having elevated risk, and placed it in your manual review queue."
+            },
+            "manual_review",
+        ),
+        Decision::Approved => base(
+            "approved_by_network",
+            None,
+            "Payment complete.",
+            "authorized",
+        ),
         Decision::Declined {
             code, decline_code, ..
-        } => json!({
-            "network_advice_code": null, "network_decline_code": null,
-            "network_status": "declined_by_network", "reason": decline_code.unwrap_or(code),
-            "risk_level": risk_level, "risk_score": risk_score, "rule": null,
-            "seller_message": match decline_code {
+        } => base(
+            "declined_by_network",
+            Some(decline_code.unwrap_or(code)),
+            &match decline_code {
                 Some(d) => format!("The bank returned the decline code `{d}`."),
                 None => format!("The bank declined the payment ({code})."),
             },
-            "type": "issuer_declined",
-        }),
-        Decision::Blocked => json!({
-            "network_advice_code": null, "network_decline_code": null,
-            "network_status": "not_sent_to_network", "reason": "highest_risk_level",
-            "risk_level": risk_level, "risk_score": risk_score, "rule": null,
-            "seller_message": "Tessera blocked this payment as too risky.", "type": "blocked",
-        }),
+            "issuer_declined",
+        ),
         Decision::AuthenticationRequired => Value::Null,
     }
 }
@@ -81,8 +108,8 @@ pub(crate) struct Attempt<'a> {
     pub authorization: &'a Authorization,
     pub captured: bool,
     pub failure: Option<(&'a str, &'a str)>,
-    /// The account rule that blocked the attempt or sent it to review.
-    pub rule: Option<Value>,
+    /// What the risk engine and the rules decided.
+    pub screening: &'a Screening,
 }
 
 /// Writes a new charge for an attempt and, when money moved, its balance transaction.
@@ -135,7 +162,7 @@ pub(crate) fn insert(
         "livemode": ctx_scope.livemode,
         "metadata": {},
         "on_behalf_of": null,
-        "outcome": outcome(auth, a.rule.as_ref()),
+        "outcome": outcome(auth, a.screening),
         "paid": succeeded,
         "payment_intent": pi["id"],
         "payment_method": pm["id"],

@@ -5,6 +5,7 @@ pub(crate) mod customers;
 pub(crate) mod events;
 pub(crate) mod payment_intents;
 pub(crate) mod payment_methods;
+pub(crate) mod radar_lists;
 pub(crate) mod radar_rules;
 pub(crate) mod refunds;
 pub(crate) mod reviews;
@@ -31,6 +32,11 @@ pub(crate) fn load(
         Some(found) if found.doc["deleted"] != true || kind == ObjectKind::Customer => Ok(found),
         _ => Err(ApiError::no_such(kind.object_name(), id, param).into()),
     }
+}
+
+/// Retrieves an object that is shown as stored.
+pub(crate) fn retrieve_plain(ctx: &Ctx<'_>, kind: ObjectKind, id: &str) -> Outcome<Value> {
+    Ok(ctx.app.store.read(|tx| load(tx, ctx, kind, id, "id"))?.doc)
 }
 
 /// Deletes an object whose deletion needs nothing else done, answering with Stripe's

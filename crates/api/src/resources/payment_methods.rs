@@ -106,6 +106,12 @@ fn store_new(
         "metadata": metadata,
         "type": "card",
     });
+    // Kept for the risk engine, never shown: the network's view of the card, and
+    // where the browser that tokenized it was.
+    let private = json!({
+        "network_risk": facts.network_risk,
+        "client_ip": ctx.client_ip.map(|ip| ip.to_string()),
+    });
     ctx.write(|tx| {
         tx.insert_object(
             ctx.scope(),
@@ -116,7 +122,7 @@ fn store_new(
                 ref1: None,
                 ref2: None,
                 doc: &doc,
-                private: None,
+                private: Some(&private),
             },
         )?;
         Ok(())

@@ -11,7 +11,6 @@ use tessera_crypto::random;
 use tessera_risk::{Action, Rule, RuleSet};
 use tessera_store::{ListQuery, NewObject, Tx};
 
-use super::load;
 use crate::form::Params;
 use crate::list::Page;
 use crate::pipeline::{Ctx, Outcome};
@@ -78,11 +77,7 @@ pub(crate) fn list(ctx: &Ctx<'_>, p: &mut Params) -> Outcome<Value> {
 
 /// `GET /v1/radar/rules/:id`
 pub(crate) fn retrieve(ctx: &Ctx<'_>, id: &str) -> Outcome<Value> {
-    Ok(ctx
-        .app
-        .store
-        .read(|tx| load(tx, ctx, ObjectKind::RadarRule, id, "id"))?
-        .doc)
+    super::retrieve_plain(ctx, ObjectKind::RadarRule, id)
 }
 
 /// `DELETE /v1/radar/rules/:id`
@@ -127,4 +122,102 @@ pub(crate) fn outcome_rule(rules: &[Value], text: &str, action: Action) -> Value
         .find(|r| r["predicate"] == text)
         .and_then(|r| r["id"].as_str());
     json!({ "id": id, "action": action_name(action), "predicate": text })
+}
+
+/// The longest replay window of a dry run, in days.
+const MAX_DRY_RUN_DAYS: i64 = 90;
+
+/// The most attempts a dry run replays.
+const MAX_DRY_RUN_ATTEMPTS: u32 = 200_000;
+
+/// Charges shown as examples of what a rule would change.
+const DRY_RUN_EXAMPLES: usize = 20;
+
+/// What an evaluation means for the payment, as `outcome.type` would say it.
+fn verdict(decision: &tessera_risk::Decision) -> &'static str {
+    match decision.action {
+        Some(Action::Block) => "blocked",
+        Some(Action::Review) => "manual_review",
+        _ => "authorized",
+    }
+}
+
+/// `POST /v1/radar/rules/dry_run` with `rule=…` and `days=7` (a Tessera extension):
+/// replays the account's attempts of the past days through its rules with and without
+/// the new rule, and reports what the rule would have changed. Nothing is saved.
+pub(crate) fn dry_run(ctx: &Ctx<'_>, p: &mut Params) -> Outcome<Value> {
+    let text = p.required("rule")?;
+    let days = p.int("days")?.unwrap_or(7);
+    p.finish()?;
+    if !(1..=MAX_DRY_RUN_DAYS).contains(&days) {
+        return Err(ApiError::invalid_request(
+            "days",
+            format!("Invalid days: replay between 1 and {MAX_DRY_RUN_DAYS} days of attempts."),
+        )
+        .into());
+    }
+    let rule = Rule::parse(&text)
+        .map_err(|e| ApiError::invalid_request("rule", format!("Invalid rule: {e}")))?;
+    let rules = ctx.app.store.read(|tx| account_rules(tx, ctx.scope()))?;
+    let current = rule_set(&rules);
+    let mut with_rule = rules.clone();
+    with_rule.push(json!({ "predicate": rule.source() }));
+    let proposed = rule_set(&with_rule);
+    let lists = crate::resources::radar_lists::account_lists(ctx, &proposed)?;
+    let attempts = crate::risk::past_attempts(
+        &ctx.app.store,
+        ctx.scope(),
+        ctx.now,
+        days,
+        MAX_DRY_RUN_ATTEMPTS,
+    )?;
+    let (mut matched, mut changed) = (0u64, 0u64);
+    let mut into: std::collections::BTreeMap<&str, u64> = Default::default();
+    let mut examples = Vec::new();
+    for attempt in &attempts {
+        if rule.matches(&attempt.signals, &lists) {
+            matched += 1;
+        }
+        let before = current.evaluate(&attempt.signals, &lists);
+        let after = proposed.evaluate(&attempt.signals, &lists);
+        let (from, to) = (verdict(&before), verdict(&after));
+        let asks_3ds = after.request_3ds && !before.request_3ds;
+        if from == to && !asks_3ds {
+            continue;
+        }
+        changed += 1;
+        *into
+            .entry(if asks_3ds && from == to {
+                "request_three_d_secure"
+            } else {
+                to
+            })
+            .or_default() += 1;
+        if examples.len() < DRY_RUN_EXAMPLES {
+            examples.push(json!({
+                "charge": attempt.charge,
+                "created": attempt.at,
+                "from": from,
+                "to": to,
+                "request_three_d_secure": asks_3ds,
+            }));
+        }
+    }
+    Ok(json!({
+        "object": "radar.rule_dry_run",
+        "rule": rule.source(),
+        "action": action_name(rule.action()),
+        "days": days,
+        "attempts": attempts.len(),
+        "truncated": attempts.len() as u32 >= MAX_DRY_RUN_ATTEMPTS,
+        "matched": matched,
+        "changed": changed,
+        "changed_to": {
+            "blocked": into.get("blocked").copied().unwrap_or(0),
+            "manual_review": into.get("manual_review").copied().unwrap_or(0),
+            "authorized": into.get("authorized").copied().unwrap_or(0),
+            "request_three_d_secure": into.get("request_three_d_secure").copied().unwrap_or(0),
+        },
+        "examples": examples,
+    }))
 }

@@ -20,9 +20,10 @@ use crate::events;
 use crate::form::Params;
 use crate::pipeline::{Ctx, Failure, Outcome, unix_now};
 use crate::resources::charges::{self, Attempt};
-use crate::resources::{load, payment_methods, radar_rules, reviews};
+use crate::resources::{load, payment_methods, radar_lists, radar_rules, reviews};
+use crate::risk;
 use tessera_core::card::CardChecks;
-use tessera_core::ports::{Authorization, RiskAssessment};
+use tessera_core::ports::Authorization;
 use tessera_risk::Action as RuleAction;
 
 /// An attempt in flight for longer than this was abandoned by a process that died.
@@ -240,23 +241,16 @@ fn attempt(
             _ => ThreeDSecure::Automatic,
         }
     };
-    // The account's rules decide before the card goes anywhere.
-    let screened = screen(&doc, &pm, three_d_secure, rules);
+    // The risk engine and the account's rules decide before the card goes anywhere.
+    let assessment = risk::assess(ctx, &doc, &pm, pm_private, three_d_secure)?;
+    let rule_set = radar_rules::rule_set(rules);
+    let lists = radar_lists::account_lists(ctx, &rule_set)?;
+    let screened = rule_set.evaluate(&assessment.signals, &lists);
     if screened.request_3ds && three_d_secure == ThreeDSecure::Automatic {
         three_d_secure = ThreeDSecure::Any;
     }
-    let decided_by = |action: RuleAction| -> Option<Value> {
-        (screened.action == Some(action))
-            .then(|| {
-                screened
-                    .rule
-                    .as_deref()
-                    .map(|text| radar_rules::outcome_rule(rules, text, action))
-            })
-            .flatten()
-    };
-    let blocked_by = decided_by(RuleAction::Block);
-    let reviewed_by = decided_by(RuleAction::Review);
+    let mut screening = risk::screening(&assessment, &screened, rules);
+    let blocked = assessment.known_fraud || screened.action == Some(RuleAction::Block);
     let request = AuthorizationRequest {
         amount: doc["amount"].as_i64().unwrap_or(0),
         currency: doc["currency"].as_str().unwrap_or_default().to_owned(),
@@ -273,22 +267,18 @@ fn attempt(
         release_fence(ctx, &pi_id);
         return Err(e.into());
     }
-    let authorization = match blocked_by {
-        // Blocked by a rule: never sent to the processor.
-        Some(_) => Ok(Authorization {
+    let authorization = if blocked {
+        // Blocked by the engine or a rule: never sent to the processor.
+        Ok(Authorization {
             decision: Decision::Blocked,
             checks: CardChecks::default(),
-            risk: RiskAssessment {
-                level: "normal",
-                score: 0,
-            },
             three_d_secure: None,
             processor_data: String::new(),
-        }),
-        None => ctx
-            .app
+        })
+    } else {
+        ctx.app
             .vault
-            .authorize(&ctx.scope().account, pm_id, &request),
+            .authorize(&ctx.scope().account, pm_id, &request)
     };
     let authorization = match authorization {
         Ok(a) => a,
@@ -301,6 +291,22 @@ fn attempt(
         }
     };
 
+    let processor = &ctx.app.processor;
+    let mut authorization = authorization;
+    if authorization.decision == Decision::Approved {
+        // What the network answered (the CVC check) can decide too: Radar's rules on
+        // `:cvc_check:` block an approved payment, whose authorization is then voided.
+        let after = risk::after_authorization(&assessment, &authorization);
+        let decided = rule_set.evaluate(&after, &lists);
+        if decided.action == Some(RuleAction::Block) && screened.action != Some(RuleAction::Allow) {
+            processor.void(&authorization.processor_data);
+            authorization.decision = Decision::Blocked;
+            screening = risk::screening(&assessment, &decided, rules);
+            screening.blocked_after_authorization = true;
+        } else if decided.action == Some(RuleAction::Review) && screened.action.is_none() {
+            screening = risk::screening(&assessment, &decided, rules);
+        }
+    }
     let failure = match authorization.decision {
         Decision::Approved => None,
         Decision::AuthenticationRequired if private["error_on_requires_action"] != true => {
@@ -324,7 +330,6 @@ fn attempt(
     };
 
     let manual = doc["capture_method"] == "manual";
-    let processor = &ctx.app.processor;
     let written = ctx.write(|tx| {
         let mut doc = doc.clone();
         let mut private = private.clone();
@@ -343,13 +348,12 @@ fn attempt(
                 authorization: &authorization,
                 captured: !manual,
                 failure: failure.map(|(code, _, message)| (code, message)),
-                rule: blocked_by.clone().or_else(|| reviewed_by.clone()),
+                screening: &screening,
             },
         )?;
+        risk::record(tx, ctx, &assessment, &charge, failure.is_some())?;
         doc["latest_charge"] = charge["id"].clone();
-        let charge = if failure.is_none()
-            && (authorization.risk.level == "elevated" || reviewed_by.is_some())
-        {
+        let charge = if failure.is_none() && screening.review {
             // Let through, but a person should look at it.
             let review = reviews::open(tx, ctx, &charge, "rule")?;
             let mut charge = charge;
@@ -409,12 +413,18 @@ fn attempt(
             payment_methods::attach_in(tx, ctx, &pm, customer, "customer")?;
             if usage == "off_session" {
                 let stored = load(tx, ctx, ObjectKind::PaymentMethod, pm_id, "payment_method")?;
+                let mut kept = if stored.private.is_object() {
+                    stored.private
+                } else {
+                    json!({})
+                };
+                kept["off_session_ready"] = json!(true);
                 tx.update_object(
                     ctx.scope(),
                     pm_id,
                     (stored.doc["customer"].as_str(), None),
                     &stored.doc,
-                    Some(&json!({ "off_session_ready": true })),
+                    Some(&kept),
                 )?;
             }
         }
@@ -450,6 +460,12 @@ fn attempt(
             return Err(e);
         }
     };
+    ctx.app.risk.record(
+        &risk::scope_key(ctx.scope()),
+        &assessment.keys,
+        ctx.now,
+        failure.is_some(),
+    );
     match failure {
         None => Ok(doc),
         Some((code, decline_code, message)) => {
@@ -560,6 +576,7 @@ pub(crate) fn complete_challenge(
         request_id: &request_id,
         idempotency_key: None,
         now: unix_now(),
+        client_ip: None,
     };
     let (doc, private, pm, pm_private, rules, settings) = ctx.write(|tx| {
         let found = load(tx, &ctx, ObjectKind::PaymentIntent, pi_id, "intent")?;
@@ -609,54 +626,4 @@ pub(crate) fn complete_challenge(
     // Answered to the shopper's browser: on disk first, like every API answer.
     app.store.flush()?;
     Ok((doc, return_url))
-}
-
-/// Evaluates the account's rules (and Radar's defaults) on what is known before the
-/// authorization.
-fn screen(
-    doc: &Value,
-    pm: &Value,
-    three_d_secure: ThreeDSecure,
-    rules: &[Value],
-) -> tessera_risk::Decision {
-    use tessera_risk::{BoolAttribute, NumberAttribute, Signals, StringAttribute};
-    let mut signals = Signals::new();
-    let amount = doc["amount"].as_i64().unwrap_or(0);
-    if doc["currency"] == "usd" {
-        signals.set_number(NumberAttribute::AmountInUsd, amount as f64 / 100.0);
-    }
-    let card = &pm["card"];
-    let strings = [
-        (StringAttribute::CardCountry, card["country"].as_str()),
-        (StringAttribute::CardFunding, card["funding"].as_str()),
-        (StringAttribute::CardBrand, card["brand"].as_str()),
-        (
-            StringAttribute::CardFingerprint,
-            card["fingerprint"].as_str(),
-        ),
-        (
-            StringAttribute::BillingAddressCountry,
-            pm["billing_details"]["address"]["country"].as_str(),
-        ),
-    ];
-    for (attribute, value) in strings {
-        if let Some(v) = value {
-            signals.set_string(attribute, v);
-        }
-    }
-    let email = doc["receipt_email"]
-        .as_str()
-        .or(pm["billing_details"]["email"].as_str());
-    if let Some(email) = email {
-        signals.set_string(StringAttribute::Email, email);
-        if let Some((_, domain)) = email.rsplit_once('@') {
-            signals.set_string(StringAttribute::EmailDomain, domain.to_ascii_lowercase());
-        }
-    }
-    let authenticated = three_d_secure == ThreeDSecure::Authenticated;
-    signals.set_bool(BoolAttribute::Is3dSecure, authenticated);
-    signals.set_bool(BoolAttribute::Is3dSecureAuthenticated, authenticated);
-    let no_lists: std::collections::BTreeMap<String, std::collections::BTreeSet<String>> =
-        Default::default();
-    radar_rules::rule_set(rules).evaluate(&signals, &no_lists)
 }

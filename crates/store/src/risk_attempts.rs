@@ -1,0 +1,141 @@
+//! Payment attempts as the risk engine saw them: what its velocity counters are
+//! rebuilt from after a restart, and what a new rule is replayed on in a dry run.
+
+use rusqlite::params;
+use serde_json::Value;
+
+use crate::{Scope, StoreError, Tx};
+
+/// One recorded attempt.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RiskAttempt {
+    /// The account and mode.
+    pub scope: Scope,
+    /// Unix seconds.
+    pub at: i64,
+    /// The charge that records the attempt's outcome.
+    pub charge: String,
+    /// Declined by the issuer or blocked.
+    pub declined: bool,
+    /// What the velocity counters count it under (JSON object).
+    pub keys: Value,
+    /// The attribute values rules were evaluated on (JSON object).
+    pub signals: Value,
+}
+
+impl Tx<'_> {
+    /// Records an attempt.
+    pub fn insert_risk_attempt(&self, attempt: &RiskAttempt) -> Result<(), StoreError> {
+        self.conn
+            .prepare_cached(
+                "INSERT INTO risk_attempts (account, livemode, at, charge, declined, keys, signals)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+            )?
+            .execute(params![
+                attempt.scope.account,
+                attempt.scope.livemode,
+                attempt.at,
+                attempt.charge,
+                attempt.declined,
+                attempt.keys.to_string(),
+                attempt.signals.to_string(),
+            ])?;
+        Ok(())
+    }
+
+    /// Attempts at or after `since` (unix seconds), oldest first: of one scope, or of
+    /// every scope when `scope` is `None`. At most `limit`.
+    pub fn risk_attempts_since(
+        &self,
+        scope: Option<&Scope>,
+        since: i64,
+        limit: u32,
+    ) -> Result<Vec<RiskAttempt>, StoreError> {
+        let row = |r: &rusqlite::Row<'_>| -> rusqlite::Result<(String, bool, i64, String, bool, String, String)> {
+            Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?, r.get(5)?, r.get(6)?))
+        };
+        let columns =
+            "SELECT account, livemode, at, charge, declined, keys, signals FROM risk_attempts";
+        let rows = match scope {
+            Some(s) => self
+                .conn
+                .prepare_cached(&format!(
+                    "{columns} WHERE account = ?1 AND livemode = ?2 AND at >= ?3 ORDER BY at, seq LIMIT ?4"
+                ))?
+                .query_map(params![s.account, s.livemode, since, limit], row)?
+                .collect::<Result<Vec<_>, _>>()?,
+            None => self
+                .conn
+                .prepare_cached(&format!("{columns} WHERE at >= ?1 ORDER BY at, seq LIMIT ?2"))?
+                .query_map(params![since, limit], row)?
+                .collect::<Result<Vec<_>, _>>()?,
+        };
+        rows.into_iter()
+            .map(|(account, livemode, at, charge, declined, keys, signals)| {
+                Ok(RiskAttempt {
+                    scope: Scope { account, livemode },
+                    at,
+                    charge,
+                    declined,
+                    keys: serde_json::from_str(&keys)?,
+                    signals: serde_json::from_str(&signals)?,
+                })
+            })
+            .collect()
+    }
+
+    /// Deletes attempts older than `before` (unix seconds); returns how many.
+    pub fn prune_risk_attempts(&self, before: i64) -> Result<usize, StoreError> {
+        Ok(self
+            .conn
+            .prepare_cached("DELETE FROM risk_attempts WHERE at < ?1")?
+            .execute([before])?)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::Store;
+    use serde_json::json;
+
+    #[test]
+    fn attempts_are_kept_per_scope_in_time_order() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(&dir.path().join("t.db")).unwrap();
+        let scope = |a: &str| Scope {
+            account: a.into(),
+            livemode: false,
+        };
+        let attempt = |a: &str, at: i64, charge: &str| RiskAttempt {
+            scope: scope(a),
+            at,
+            charge: charge.into(),
+            declined: at % 2 == 0,
+            keys: json!({"card": "fp"}),
+            signals: json!({"amount_in_usd": 5.0}),
+        };
+        store
+            .write(|tx| {
+                tx.insert_risk_attempt(&attempt("acct_a", 300, "ch_3"))?;
+                tx.insert_risk_attempt(&attempt("acct_a", 100, "ch_1"))?;
+                tx.insert_risk_attempt(&attempt("acct_b", 200, "ch_2"))?;
+                Ok::<_, StoreError>(())
+            })
+            .unwrap();
+        let (mine, all) = store
+            .read(|tx| {
+                Ok::<_, StoreError>((
+                    tx.risk_attempts_since(Some(&scope("acct_a")), 0, 10)?,
+                    tx.risk_attempts_since(None, 150, 10)?,
+                ))
+            })
+            .unwrap();
+        let charges = |v: &[RiskAttempt]| v.iter().map(|a| a.charge.clone()).collect::<Vec<_>>();
+        assert_eq!(charges(&mine), ["ch_1", "ch_3"]);
+        assert_eq!(charges(&all), ["ch_2", "ch_3"]);
+        assert_eq!(mine[0], attempt("acct_a", 100, "ch_1"));
+        let pruned = store.write(|tx| tx.prune_risk_attempts(250)).unwrap();
+        assert_eq!(pruned, 2);
+    }
+}

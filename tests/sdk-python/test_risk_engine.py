@@ -140,6 +140,17 @@ def test_cvc_check_rule_voids_an_approved_authorization(gw, account):
     assert pay(client, create_card_pm(client, "4242424242424242").id).status == "succeeded"
 
 
+def test_address_check_rules(gw, account):
+    acct, client = account
+    add_rule(gw, acct.secret_key, "Review if :address_zip_check: = 'fail'")
+    billing = {"address": {"line1": "1 Main St", "postal_code": "94107", "country": "US"}}
+    zip_fails = create_card_pm(client, "4000000000000036", billing_details=billing)
+    charge = client.v1.charges.retrieve(pay(client, zip_fails.id).latest_charge)
+    assert charge.outcome.type == "manual_review" and charge.outcome.reason == "rule"
+    ok = create_card_pm(client, "4242424242424242", billing_details=billing)
+    assert client.v1.charges.retrieve(pay(client, ok.id).latest_charge).outcome.type == "authorized"
+
+
 def test_value_lists(gw, account):
     acct, client = account
     vl = client.v1.radar.value_lists.create({"alias": "blocked_emails", "name": "Blocked emails",

@@ -86,16 +86,26 @@ pub(crate) fn assess(
     Ok(ctx.app.risk.assess(&scope_key(ctx.scope()), &facts))
 }
 
-/// The signals after the network answered: the same, with the CVC check.
+/// The signals after the network answered: the same, with the issuer's checks of the
+/// CVC and the billing address.
 pub(crate) fn after_authorization(assessment: &Assessment, auth: &Authorization) -> Signals {
     let mut signals = assessment.signals.clone();
-    let cvc = match auth.checks.cvc_check {
+    let name = |check: Option<Check>| match check {
         Some(Check::Pass) => "pass",
         Some(Check::Fail) => "fail",
         Some(Check::Unavailable) => "unavailable",
         Some(Check::Unchecked) | None => "unchecked",
     };
-    signals.set_string(StringAttribute::CvcCheck, cvc);
+    let checks = &auth.checks;
+    signals.set_string(StringAttribute::CvcCheck, name(checks.cvc_check));
+    signals.set_string(
+        StringAttribute::AddressLine1Check,
+        name(checks.address_line1_check),
+    );
+    signals.set_string(
+        StringAttribute::AddressZipCheck,
+        name(checks.address_postal_code_check),
+    );
     signals
 }
 

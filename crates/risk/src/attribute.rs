@@ -154,6 +154,12 @@ attribute_enum! {
         CardFunding = "card_funding",
         /// `:cvc_check:`: `pass`, `fail`, `unavailable` or `unchecked`.
         CvcCheck = "cvc_check",
+        /// `:address_line1_check:`: the issuer's check of the billing address's first
+        /// line: `pass`, `fail`, `unavailable` or `unchecked`.
+        AddressLine1Check = "address_line1_check",
+        /// `:address_zip_check:`: the issuer's check of the billing postal code:
+        /// `pass`, `fail`, `unavailable` or `unchecked`.
+        AddressZipCheck = "address_zip_check",
         /// `:card_brand:`: the card's brand, e.g. `visa`, `mastercard`, `amex`.
         CardBrand = "card_brand",
         /// `:card_bin:`: the card number's first six digits.
@@ -293,7 +299,11 @@ impl StringAttribute {
                 one_of(&["normal", "elevated", "highest", "not_assessed", "unknown"])
             }
             StringAttribute::CardFunding => one_of(&["credit", "debit", "prepaid", "unknown"]),
-            StringAttribute::CvcCheck => one_of(&["pass", "fail", "unavailable", "unchecked"]),
+            StringAttribute::CvcCheck
+            | StringAttribute::AddressLine1Check
+            | StringAttribute::AddressZipCheck => {
+                one_of(&["pass", "fail", "unavailable", "unchecked"])
+            }
             StringAttribute::CardCountry
             | StringAttribute::IpCountry
             | StringAttribute::BillingAddressCountry => {

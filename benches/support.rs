@@ -46,6 +46,8 @@ pub fn gateway() -> Gateway {
             body_read_timeout: std::time::Duration::from_secs(30),
             rate_limits: tessera_api::rate_limit::RateLimits::default(),
             card_testing: tessera_api::card_testing::CardTestingPolicy::default(),
+            browser_url: None,
+            any_merchant_origin_in_test: false,
         },
         tessera_risk::Engine::bundled(),
     )

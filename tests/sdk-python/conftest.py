@@ -139,6 +139,7 @@ class Gateway:
             "ready.json must not contain secrets"
         self.ready = ready
         self.api = ready["api"].rstrip("/")
+        self.vault = ready["vault"].rstrip("/")
         assert not self.api.endswith("/v1"), "ready.json api must be the base address, without /v1"
         self.account = acct
         self.account_id = acct.account_id

@@ -385,13 +385,15 @@ def submit_challenge(redirect_url: str, result: str) -> requests.Response:
     return requests.post(action, data=data, timeout=HTTP_TIMEOUT, allow_redirects=False)
 
 
-def assert_requires_redirect(pi, api_base: str) -> str:
+def assert_requires_redirect(pi, vault_base: str) -> str:
+    """The challenge link of a PaymentIntent that needs 3-D Secure: on the gateway's
+    vault origin (the browser-facing listener beside the API)."""
     assert pi.status == "requires_action", f"expected requires_action, got {pi.status}"
     na = pi.next_action
     assert na is not None and na.type == "redirect_to_url", f"next_action: {na!r}"
     url = na.redirect_to_url.url
-    assert isinstance(url, str) and url.startswith(api_base + "/"), (
-        f"redirect url {url!r} is not on the gateway listener {api_base}"
+    assert isinstance(url, str) and url.startswith(vault_base + "/3d_secure/"), (
+        f"redirect url {url!r} is not on the gateway's vault origin {vault_base}"
     )
     return url
 

@@ -158,7 +158,7 @@ def test_browser_cannot_change_three_d_secure_options(gw, client):
         "client_secret": pi.client_secret, "payment_method": pm, "return_url": "https://merchant.example/r",
     }, gw.publishable_key))
     assert body["status"] == "requires_action", "3-D Secure requested by the merchant was skipped"
-    assert_requires_redirect(client.v1.payment_intents.retrieve(pi.id), gw.api)
+    assert_requires_redirect(client.v1.payment_intents.retrieve(pi.id), gw.vault)
 
 
 def test_browser_cannot_set_three_d_secure_options_on_plain_intent(gw, client, order):

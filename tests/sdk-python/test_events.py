@@ -71,7 +71,7 @@ def test_payment_failed_and_charge_failed(client):
 def test_requires_action(gw, client):
     pm = create_card_pm(client, T.TDS2_REQUIRED)
     pi = pay(client, pm.id, return_url="https://merchant.example/r")
-    assert_requires_redirect(pi, gw.api)
+    assert_requires_redirect(pi, gw.vault)
     ev = find_event(client, "payment_intent.requires_action", pi.id)
     _check_event(client, ev, "payment_intent.requires_action", "payment_intent", pi.id)
     assert ev.data.object.status == "requires_action"

@@ -212,7 +212,7 @@ def _pay_on_session(client, number, **extra):
 @pytest.mark.parametrize("number", [T.TDS_ALWAYS, T.TDS_UNLESS_SETUP, T.TDS2_REQUIRED, T.TDS_REQUIRED])
 def test_three_d_secure_required_then_succeeds(gw, client, number):
     pi = _pay_on_session(client, number)
-    url = assert_requires_redirect(pi, gw.api)
+    url = assert_requires_redirect(pi, gw.vault)
     assert pi.latest_charge is None or client.v1.charges.retrieve(pi.latest_charge).status != "succeeded"
     r = submit_challenge(url, "complete")
     assert r.status_code == 303, r.text[:500]
@@ -228,7 +228,7 @@ def test_three_d_secure_required_then_succeeds(gw, client, number):
                                                  (T.TDS_THEN_DECLINED, None)])
 def test_three_d_secure_succeeds_then_declines(gw, client, number, decline_code):
     pi = _pay_on_session(client, number)
-    url = assert_requires_redirect(pi, gw.api)
+    url = assert_requires_redirect(pi, gw.vault)
     r = submit_challenge(url, "complete")
     assert r.status_code == 303
     got = client.v1.payment_intents.retrieve(pi.id)
@@ -345,7 +345,7 @@ def test_ready_made_payment_method(gw, client, name):
         assert client.v1.charges.retrieve(got.latest_charge).outcome.type == "blocked"
     else:
         done = client.v1.payment_intents.confirm(pi.id, {"return_url": RETURN_URL})
-        assert_requires_redirect(done, gw.api)
+        assert_requires_redirect(done, gw.vault)
     # each use gives another PaymentMethod
     again = client.v1.payment_intents.create({"amount": 100, "currency": "usd", "payment_method": name})
     assert again.payment_method != pi.payment_method

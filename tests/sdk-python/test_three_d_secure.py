@@ -35,7 +35,7 @@ def _redirect_params(resp: requests.Response, return_url: str = RETURN_URL):
 
 def test_complete_challenge(gw, client):
     pi = _requires_action(client)
-    url = assert_requires_redirect(pi, gw.api)
+    url = assert_requires_redirect(pi, gw.vault)
     assert pi.next_action.redirect_to_url.return_url == RETURN_URL
     assert pi.amount_received == 0
     # nothing is charged before the challenge
@@ -61,7 +61,7 @@ def test_complete_challenge(gw, client):
 
 def test_fail_challenge(gw, client):
     pi = _requires_action(client)
-    url = assert_requires_redirect(pi, gw.api)
+    url = assert_requires_redirect(pi, gw.vault)
     params, _ = _redirect_params(submit_challenge(url, "fail"))
     assert params["payment_intent"] == pi.id
     assert params["payment_intent_client_secret"] == pi.client_secret
@@ -80,7 +80,7 @@ def test_fail_challenge(gw, client):
 
 def test_challenge_cannot_be_replayed(gw, client):
     pi = _requires_action(client)
-    url = assert_requires_redirect(pi, gw.api)
+    url = assert_requires_redirect(pi, gw.vault)
     action, hidden, _ = challenge_form(url)
     first = requests.post(action, data={**hidden, "result": "fail"}, timeout=20, allow_redirects=False)
     assert first.status_code == 303
@@ -96,7 +96,7 @@ def test_challenge_cannot_be_replayed(gw, client):
 
 def test_tampered_token_rejected(gw, client):
     pi = _requires_action(client)
-    url = assert_requires_redirect(pi, gw.api)
+    url = assert_requires_redirect(pi, gw.vault)
     action, hidden, _ = challenge_form(url)
     token = hidden["token"]
     forged = token[:-4] + ("AAAA" if not token.endswith("AAAA") else "BBBB")
@@ -117,8 +117,8 @@ def test_tampered_token_rejected(gw, client):
 def test_challenge_token_bound_to_its_payment_intent(gw, client):
     a = _requires_action(client)
     b = _requires_action(client)
-    url_a = assert_requires_redirect(a, gw.api)
-    url_b = assert_requires_redirect(b, gw.api)
+    url_a = assert_requires_redirect(a, gw.vault)
+    url_b = assert_requires_redirect(b, gw.vault)
     action_b, _, _ = challenge_form(url_b)
     _, hidden_a, _ = challenge_form(url_a)
     # a's token posted to b's form action must not complete b
@@ -131,7 +131,7 @@ def test_challenge_token_bound_to_its_payment_intent(gw, client):
 def test_challenge_without_return_url(gw, client):
     pm = create_card_pm(client, T.TDS_REQUIRED)
     pi = pay(client, pm.id)
-    url = assert_requires_redirect(pi, gw.api)
+    url = assert_requires_redirect(pi, gw.vault)
     resp = submit_challenge(url, "complete")
     assert resp.status_code == 303
     assert resp.headers.get("Location")
@@ -140,7 +140,7 @@ def test_challenge_without_return_url(gw, client):
 
 def test_challenge_then_manual_capture(gw, client):
     pi = _requires_action(client, capture_method="manual")
-    url = assert_requires_redirect(pi, gw.api)
+    url = assert_requires_redirect(pi, gw.vault)
     _redirect_params(submit_challenge(url, "complete"))
     got = client.v1.payment_intents.retrieve(pi.id)
     assert got.status == "requires_capture"
@@ -152,7 +152,7 @@ def test_request_three_d_secure_any_forces_challenge(gw, client):
     pm = create_card_pm(client, T.TDS_SUPPORTED)
     pi = pay(client, pm.id, return_url=RETURN_URL,
              payment_method_options={"card": {"request_three_d_secure": "any"}})
-    url = assert_requires_redirect(pi, gw.api)
+    url = assert_requires_redirect(pi, gw.vault)
     _redirect_params(submit_challenge(url, "complete"))
     assert client.v1.payment_intents.retrieve(pi.id).status == "succeeded"
 
@@ -168,7 +168,7 @@ def test_browser_confirm_with_client_secret_then_challenge(gw, client):
     assert body["status"] == "requires_action"
     assert body["next_action"]["type"] == "redirect_to_url"
     url = body["next_action"]["redirect_to_url"]["url"]
-    assert url.startswith(gw.api + "/")
+    assert url.startswith(gw.vault + "/3d_secure/")
     params, _ = _redirect_params(submit_challenge(url, "complete"))
     assert params["redirect_status"] == "succeeded"
     # after the redirect the merchant verifies the status server-side

@@ -31,6 +31,7 @@ pub const RESOURCES: &[&str] = &[
     "reviews",
     "radar_rules",
     "radar_value_lists",
+    "checkout_sessions",
 ];
 
 /// Creates a test-mode account with a secret and a publishable key.

@@ -20,6 +20,12 @@ pub struct AppConfig {
     pub rate_limits: crate::rate_limit::RateLimits,
     /// Card-testing defence thresholds.
     pub card_testing: crate::card_testing::CardTestingPolicy,
+    /// The browser origin (the vault origin: tessera.js, card fields, hosted pages),
+    /// when it is served; 3-D Secure links then point there.
+    pub browser_url: Option<String>,
+    /// Test mode on loopback: any merchant origin may frame Tessera's pages when the
+    /// account registered none.
+    pub any_merchant_origin_in_test: bool,
 }
 
 /// Shared state of the API.

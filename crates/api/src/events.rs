@@ -83,6 +83,8 @@ pub(crate) const EVENT_TYPES: &[&str] = &[
     "charge.failed",
     "charge.refunded",
     "charge.succeeded",
+    "checkout.session.completed",
+    "checkout.session.expired",
     "customer.created",
     "customer.deleted",
     "customer.updated",

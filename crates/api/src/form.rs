@@ -394,6 +394,55 @@ impl Params {
             .map(Some)
     }
 
+    /// Takes an array of hashes (`line_items[0][quantity]=2&line_items[1][quantity]=1`),
+    /// in index order, each named by its place (`line_items[1]`) for errors. `key=`
+    /// (empty) gives an empty array.
+    pub fn maps(&mut self, key: &str) -> Result<Option<Vec<Params>>, ApiError> {
+        let name = self.name(key);
+        let Some(p) = self.map.remove(key) else {
+            return Ok(None);
+        };
+        let bad = || {
+            ApiError::invalid_request(
+                &name,
+                format!("Invalid array: {name} must be an array of hashes ({name}[0][field]=…)."),
+            )
+        };
+        let indexed: Vec<(String, Param)> = match p {
+            // `a[0][x]=…`: keep the caller's indices in the names.
+            Param::Map(mut m) => {
+                let mut entries = Vec::with_capacity(m.len());
+                for (k, v) in std::mem::take(&mut m) {
+                    let i = k.parse::<usize>().map_err(|_| bad())?;
+                    entries.push((i, v));
+                }
+                entries.sort_by_key(|(i, _)| *i);
+                entries
+                    .into_iter()
+                    .map(|(i, v)| (i.to_string(), v))
+                    .collect()
+            }
+            Param::List(mut items) => std::mem::take(&mut items)
+                .into_iter()
+                .enumerate()
+                .map(|(i, v)| (i.to_string(), v))
+                .collect(),
+            Param::Value(v) if v.is_empty() => Vec::new(),
+            Param::Value(_) => return Err(bad()),
+        };
+        indexed
+            .into_iter()
+            .map(|(i, mut v)| match &mut v {
+                Param::Map(m) => Ok(Params {
+                    map: std::mem::take(m),
+                    prefix: format!("{name}[{i}]"),
+                }),
+                _ => Err(bad()),
+            })
+            .collect::<Result<Vec<_>, _>>()
+            .map(Some)
+    }
+
     /// Takes `metadata`, enforcing Stripe's limits (50 keys, key ≤ 40, value ≤ 500).
     pub fn metadata(&mut self) -> Result<Option<MetadataChange>, ApiError> {
         let Some(mut m) = self.map("metadata")? else {
@@ -404,14 +453,15 @@ impl Params {
         }
         if m.map.len() > 50 {
             return Err(ApiError::invalid_request(
-                "metadata",
+                &self.name("metadata"),
                 "Invalid metadata: metadata can have at most 50 keys.",
             ));
         }
         let keys: Vec<String> = m.map.keys().cloned().collect();
         let mut pairs = Vec::with_capacity(keys.len());
         for k in keys {
-            let param = format!("metadata[{k}]");
+            // `payment_intent_data[metadata][k]` when nested.
+            let param = m.name(&k);
             if k.chars().count() > 40 {
                 return Err(ApiError::invalid_request(
                     &param,
@@ -496,6 +546,40 @@ mod tests {
         assert_eq!(card.small_uint("exp_month").unwrap(), Some(12));
         card.finish().unwrap();
         p.finish().unwrap();
+    }
+
+    #[test]
+    fn arrays_of_hashes_keep_their_order_and_names() {
+        let mut p = decode(
+            "",
+            b"items[1][price_data][currency]=eur&items[0][quantity]=2&items[10][quantity]=3&items[0][colour]=red",
+        )
+        .unwrap();
+        let mut items = p.maps("items").unwrap().unwrap();
+        assert_eq!(items.len(), 3);
+        assert_eq!(items[0].int("quantity").unwrap(), Some(2));
+        assert_eq!(
+            items[0].finish().unwrap_err().param.as_deref(),
+            Some("items[0][colour]")
+        );
+        let mut price = items[1].map("price_data").unwrap().unwrap();
+        assert_eq!(
+            price.required("unit_amount").unwrap_err().param.as_deref(),
+            Some("items[1][price_data][unit_amount]")
+        );
+        assert_eq!(items[2].int("quantity").unwrap(), Some(3));
+        let bad = decode("", b"items[x][quantity]=1").unwrap().maps("items");
+        assert_eq!(bad.unwrap_err().param.as_deref(), Some("items"));
+        let scalar = decode("", b"items[0]=1").unwrap().maps("items");
+        assert_eq!(scalar.unwrap_err().param.as_deref(), Some("items"));
+        assert!(
+            decode("", b"items=")
+                .unwrap()
+                .maps("items")
+                .unwrap()
+                .unwrap()
+                .is_empty()
+        );
     }
 
     #[test]

@@ -4,7 +4,7 @@ use tessera_store::{DueJob, Jobs};
 
 use crate::app::App;
 use crate::pipeline::{Failure, unix_now};
-use crate::resources::refunds;
+use crate::resources::{checkout_sessions, refunds};
 
 /// Jobs taken per pass.
 const BATCH: u32 = 100;
@@ -46,6 +46,9 @@ fn run(app: &App, job: &DueJob) -> Result<bool, Failure> {
         }
         match job.action.as_str() {
             refunds::FAIL_REFUND => refunds::fail_refund(tx, &job.scope, unix_now(), &job.object)?,
+            checkout_sessions::EXPIRE_SESSION => {
+                checkout_sessions::expire_due(tx, &job.scope, unix_now(), &job.object)?
+            }
             other => tracing::error!(job = job.id, "unknown scheduled action {other}; dropped"),
         }
         Ok(true)

@@ -15,6 +15,7 @@
 pub mod accounts;
 mod app;
 mod auth;
+pub mod browser;
 pub mod card_testing;
 mod events;
 mod expand;
@@ -32,6 +33,7 @@ mod three_d_secure;
 pub use app::{App, AppConfig, webhook_secret_key};
 pub use pipeline::Connection;
 pub use security_headers::apply as with_security_headers;
+pub use tessera_store::Scope;
 
 use std::sync::Arc;
 

@@ -19,6 +19,14 @@ pub(crate) struct Page {
 impl Page {
     /// Takes `limit`, `starting_after`, `ending_before` and `created` from `params`.
     pub(crate) fn take(params: &mut Params) -> Result<Page, ApiError> {
+        let mut page = Page::take_cursors(params)?;
+        page.created = created_filter(params, "created")?;
+        Ok(page)
+    }
+
+    /// Takes `limit`, `starting_after` and `ending_before`: for lists with no `created`
+    /// filter.
+    pub(crate) fn take_cursors(params: &mut Params) -> Result<Page, ApiError> {
         let limit = match params.int("limit")? {
             None => 10,
             Some(l) if (1..=100).contains(&l) => l as u32,
@@ -41,8 +49,40 @@ impl Page {
             limit,
             starting_after,
             ending_before,
-            created: created_filter(params, "created")?,
+            created: CreatedFilter::default(),
         })
+    }
+
+    /// A page of `items`, a short list kept inside its parent object (a Checkout
+    /// Session's line items), in the list's own order. Cursors are item ids.
+    pub(crate) fn slice(
+        &self,
+        items: &[Value],
+        object: &str,
+        url: &str,
+    ) -> Result<Value, ApiError> {
+        let limit = self.limit as usize;
+        let position = |id: &str, param: &str| {
+            items
+                .iter()
+                .position(|item| item["id"] == id)
+                .ok_or_else(|| ApiError::no_such(object, id, param))
+        };
+        let (data, has_more) = match (&self.starting_after, &self.ending_before) {
+            (Some(after), _) => {
+                let rest = &items[position(after, "starting_after")? + 1..];
+                (&rest[..rest.len().min(limit)], rest.len() > limit)
+            }
+            (None, Some(before)) => {
+                let rest = &items[..position(before, "ending_before")?];
+                (
+                    &rest[rest.len().saturating_sub(limit)..],
+                    rest.len() > limit,
+                )
+            }
+            (None, None) => (&items[..items.len().min(limit)], items.len() > limit),
+        };
+        Ok(json!({ "object": "list", "url": url, "has_more": has_more, "data": data }))
     }
 
     /// Runs the page query for `kind` and wraps the result as a Stripe list.
@@ -101,4 +141,52 @@ fn created_filter(params: &mut Params, name: &str) -> Result<CreatedFilter, ApiE
         },
         None => CreatedFilter::default(),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn page(query: &str) -> Page {
+        let mut p = crate::form::decode(query, b"").unwrap();
+        let page = Page::take_cursors(&mut p).unwrap();
+        p.finish().unwrap();
+        page
+    }
+
+    fn ids(list: &Value) -> Vec<&str> {
+        list["data"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|i| i["id"].as_str().unwrap())
+            .collect()
+    }
+
+    #[test]
+    fn slices_walk_a_kept_list_in_its_order() {
+        let items: Vec<Value> = (0..5).map(|i| json!({ "id": format!("li_{i}") })).collect();
+        let first = page("limit=2").slice(&items, "item", "/u").unwrap();
+        assert_eq!(ids(&first), ["li_0", "li_1"]);
+        assert_eq!(first["has_more"], true);
+        let next = page("limit=2&starting_after=li_3")
+            .slice(&items, "item", "/u")
+            .unwrap();
+        assert_eq!(ids(&next), ["li_4"]);
+        assert_eq!(next["has_more"], false);
+        let back = page("limit=2&ending_before=li_3")
+            .slice(&items, "item", "/u")
+            .unwrap();
+        assert_eq!(ids(&back), ["li_1", "li_2"]);
+        assert_eq!(back["has_more"], true);
+        let unknown = page("starting_after=li_9").slice(&items, "item", "/u");
+        assert_eq!(
+            unknown.unwrap_err().param.as_deref(),
+            Some("starting_after")
+        );
+        // No creation filter on kept lists: `created` is an unknown parameter there.
+        let mut p = crate::form::decode("created=1", b"").unwrap();
+        Page::take_cursors(&mut p).unwrap();
+        assert_eq!(p.finish().unwrap_err().param.as_deref(), Some("created"));
+    }
 }

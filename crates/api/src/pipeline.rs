@@ -489,8 +489,8 @@ fn idempotency_key(method: &Method, headers: &HeaderMap) -> Result<Option<String
 
 fn execute(ctx: &Ctx<'_>, call: Call, mut params: Params) -> Outcome<Value> {
     use resources::{
-        charges, customers, events, payment_intents, payment_methods, radar_lists, radar_rules,
-        refunds, reviews, webhook_deliveries, webhook_endpoints,
+        charges, checkout_sessions, customers, events, payment_intents, payment_methods,
+        radar_lists, radar_rules, refunds, reviews, webhook_deliveries, webhook_endpoints,
     };
     let p = &mut params;
     // Calls that take no parameters reject stray ones before doing anything.
@@ -515,6 +515,8 @@ fn execute(ctx: &Ctx<'_>, call: Call, mut params: Params) -> Outcome<Value> {
             | Call::ValueListDelete(_)
             | Call::ValueListItemRetrieve(_)
             | Call::ValueListItemDelete(_)
+            | Call::CheckoutSessionRetrieve(_)
+            | Call::CheckoutSessionExpire(_)
     );
     if no_params {
         std::mem::take(p).finish()?;
@@ -573,6 +575,11 @@ fn execute(ctx: &Ctx<'_>, call: Call, mut params: Params) -> Outcome<Value> {
         Call::ValueListItemList => radar_lists::list_items(ctx, p)?,
         Call::ValueListItemRetrieve(id) => radar_lists::retrieve_item(ctx, &id)?,
         Call::ValueListItemDelete(id) => radar_lists::delete_item(ctx, &id)?,
+        Call::CheckoutSessionCreate => checkout_sessions::create(ctx, p)?,
+        Call::CheckoutSessionList => checkout_sessions::list(ctx, p)?,
+        Call::CheckoutSessionRetrieve(id) => checkout_sessions::retrieve(ctx, &id)?,
+        Call::CheckoutSessionExpire(id) => checkout_sessions::expire(ctx, &id)?,
+        Call::CheckoutSessionLineItems(id) => checkout_sessions::list_line_items(ctx, &id, p)?,
     };
     Ok(value)
 }
@@ -593,9 +600,9 @@ impl App {
         self.call_with(
             method,
             path_and_query,
-            authorization,
-            idempotency_key,
+            (authorization, idempotency_key),
             body,
+            None,
             None,
         )
     }
@@ -614,17 +621,27 @@ impl App {
             account: account.to_owned(),
             livemode,
         });
-        self.call_with(method, path_and_query, None, None, body, Some(&operator))
+        self.call_with(
+            method,
+            path_and_query,
+            (None, None),
+            body,
+            Some(&operator),
+            None,
+        )
     }
 
-    fn call_with(
+    /// One call through the pipeline: with `(authorization, idempotency_key)` headers,
+    /// or as an already authenticated caller; `connection` when it stands for a
+    /// browser's request (hosted checkout), so the browser's address is screened.
+    pub(crate) fn call_with(
         &self,
         method: &str,
         path_and_query: &str,
-        authorization: Option<&str>,
-        idempotency_key: Option<&str>,
+        (authorization, idempotency_key): (Option<&str>, Option<&str>),
         body: &[u8],
         operator: Option<&Caller>,
+        connection: Option<Connection>,
     ) -> (u16, String) {
         let (path, query) = path_and_query
             .split_once('?')
@@ -657,7 +674,7 @@ impl App {
             headers: &headers,
             query,
             body,
-            connection: None,
+            connection,
             operator,
         };
         let answer = process(self, call, &request, &request_id);

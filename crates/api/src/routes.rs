@@ -58,6 +58,11 @@ pub(crate) enum Call {
     ValueListItemList,
     ValueListItemRetrieve(String),
     ValueListItemDelete(String),
+    CheckoutSessionCreate,
+    CheckoutSessionList,
+    CheckoutSessionRetrieve(String),
+    CheckoutSessionExpire(String),
+    CheckoutSessionLineItems(String),
 }
 
 impl Call {
@@ -124,6 +129,15 @@ impl Call {
             ["v1", "radar", "value_list_items"] if get => Call::ValueListItemList,
             ["v1", "radar", "value_list_items", i] if get => Call::ValueListItemRetrieve(id(i)),
             ["v1", "radar", "value_list_items", i] if delete => Call::ValueListItemDelete(id(i)),
+            ["v1", "checkout", "sessions"] if post => Call::CheckoutSessionCreate,
+            ["v1", "checkout", "sessions"] if get => Call::CheckoutSessionList,
+            ["v1", "checkout", "sessions", s] if get => Call::CheckoutSessionRetrieve(id(s)),
+            ["v1", "checkout", "sessions", s, "expire"] if post => {
+                Call::CheckoutSessionExpire(id(s))
+            }
+            ["v1", "checkout", "sessions", s, "line_items"] if get => {
+                Call::CheckoutSessionLineItems(id(s))
+            }
             _ => return None,
         })
     }
@@ -172,6 +186,11 @@ impl Call {
             | ValueListItemList
             | ValueListItemRetrieve(_)
             | ValueListItemDelete(_) => "radar_value_lists",
+            CheckoutSessionCreate
+            | CheckoutSessionList
+            | CheckoutSessionRetrieve(_)
+            | CheckoutSessionExpire(_)
+            | CheckoutSessionLineItems(_) => "checkout_sessions",
         }
     }
 
@@ -205,6 +224,9 @@ impl Call {
                 | ValueListRetrieve(_)
                 | ValueListItemList
                 | ValueListItemRetrieve(_)
+                | CheckoutSessionList
+                | CheckoutSessionRetrieve(_)
+                | CheckoutSessionLineItems(_)
         )
     }
 
@@ -276,6 +298,11 @@ impl Call {
             ValueListItemList => "radar.value_list_items.list",
             ValueListItemRetrieve(_) => "radar.value_list_items.retrieve",
             ValueListItemDelete(_) => "radar.value_list_items.delete",
+            CheckoutSessionCreate => "checkout.sessions.create",
+            CheckoutSessionList => "checkout.sessions.list",
+            CheckoutSessionRetrieve(_) => "checkout.sessions.retrieve",
+            CheckoutSessionExpire(_) => "checkout.sessions.expire",
+            CheckoutSessionLineItems(_) => "checkout.sessions.list_line_items",
         }
     }
 }
@@ -299,5 +326,32 @@ mod tests {
             None
         );
         assert_eq!(Call::parse(&Method::GET, "/v2/customers"), None);
+        assert_eq!(
+            Call::parse(&Method::POST, "/v1/checkout/sessions/cs_test_1/expire"),
+            Some(Call::CheckoutSessionExpire("cs_test_1".into()))
+        );
+        assert_eq!(
+            Call::parse(&Method::GET, "/v1/checkout/sessions/cs_test_1/line_items"),
+            Some(Call::CheckoutSessionLineItems("cs_test_1".into()))
+        );
+        assert_eq!(
+            Call::parse(&Method::DELETE, "/v1/checkout/sessions/cs_test_1"),
+            None
+        );
+    }
+
+    #[test]
+    fn checkout_sessions_are_for_secret_and_restricted_keys_only() {
+        for call in [
+            Call::CheckoutSessionCreate,
+            Call::CheckoutSessionList,
+            Call::CheckoutSessionRetrieve("cs_test_1".into()),
+            Call::CheckoutSessionExpire("cs_test_1".into()),
+            Call::CheckoutSessionLineItems("cs_test_1".into()),
+        ] {
+            assert!(!call.allowed_for_publishable_key(), "{call:?}");
+            assert_eq!(call.resource(), "checkout_sessions");
+            assert!(crate::accounts::RESOURCES.contains(&call.resource()));
+        }
     }
 }

@@ -17,19 +17,22 @@ use crate::form::printable;
 use crate::pipeline::Failure;
 use crate::resources::payment_intents::complete_challenge;
 
-fn escape(s: &str) -> String {
-    s.replace('&', "&amp;")
-        .replace('<', "&lt;")
-        .replace('>', "&gt;")
-        .replace('"', "&quot;")
-        .replace('\'', "&#39;")
-}
+use crate::browser::escape_html as escape;
 
 fn is_token(s: &str) -> bool {
     !s.is_empty() && s.len() <= 64 && s.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_')
 }
 
+/// On the browser origin the challenge is shown inside the merchant's page (a modal
+/// frame opened by tessera.js): these are the origins that may frame it.
+#[derive(Clone)]
+pub(crate) struct Framing;
+
 fn page(status: StatusCode, title: &str, body: &str) -> Response {
+    framed_page(status, title, body, "'none'")
+}
+
+fn framed_page(status: StatusCode, title: &str, body: &str, frame_ancestors: &str) -> Response {
     let html = format!(
         "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>{title}</title>\
          <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\"></head>\
@@ -38,7 +41,9 @@ fn page(status: StatusCode, title: &str, body: &str) -> Response {
     );
     // The form posts here and is then redirected to the merchant's return_url, which
     // form-action also governs; the page runs no script at all.
-    let csp = "default-src 'none'; form-action 'self' https: http:; frame-ancestors 'none'; base-uri 'none'";
+    let csp = format!(
+        "default-src 'none'; form-action 'self' https: http:; frame-ancestors {frame_ancestors}; base-uri 'none'"
+    );
     let mut response = (status, html).into_response();
     let headers = response.headers_mut();
     headers.insert(
@@ -46,15 +51,18 @@ fn page(status: StatusCode, title: &str, body: &str) -> Response {
         HeaderValue::from_static("text/html; charset=utf-8"),
     );
     // no-store, nosniff and the rest come from the router's security-headers layer.
-    headers.insert(
-        header::CONTENT_SECURITY_POLICY,
-        HeaderValue::from_static(csp),
-    );
+    if let Ok(v) = HeaderValue::from_str(&csp) {
+        headers.insert(header::CONTENT_SECURITY_POLICY, v);
+    }
     response
 }
 
 /// `GET /3d_secure/:payment_intent/:token`
-pub(crate) async fn show(Path((pi, token)): Path<(String, String)>) -> Response {
+pub(crate) async fn show(
+    State(app): State<Arc<App>>,
+    framing: Option<axum::Extension<Framing>>,
+    Path((pi, token)): Path<(String, String)>,
+) -> Response {
     if !is_token(&pi) || !is_token(&token) {
         return page(
             StatusCode::NOT_FOUND,
@@ -72,7 +80,16 @@ pub(crate) async fn show(Path((pi, token)): Path<(String, String)>) -> Response 
         pi = escape(&pi),
         token = escape(&token)
     );
-    page(StatusCode::OK, "Authenticate your payment", &body)
+    let ancestors = match framing {
+        Some(_) => crate::browser::frame_ancestors_of_intent(&app, &pi),
+        None => "'none'".to_owned(),
+    };
+    framed_page(
+        StatusCode::OK,
+        "Authenticate your payment",
+        &body,
+        &ancestors,
+    )
 }
 
 /// The challenge form.

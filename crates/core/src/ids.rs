@@ -32,11 +32,14 @@ pub enum ObjectKind {
     ValueList,
     /// `rsli_`
     ValueListItem,
+    /// `cs_`: ids carry the mode after the prefix, `cs_test_…` or `cs_live_…`, as on
+    /// Stripe (see [`ObjectKind::new_id_prefix`]).
+    CheckoutSession,
 }
 
 impl ObjectKind {
     /// All kinds, for lookups by prefix.
-    pub const ALL: [ObjectKind; 14] = [
+    pub const ALL: [ObjectKind; 15] = [
         ObjectKind::PaymentIntent,
         ObjectKind::PaymentMethod,
         ObjectKind::Customer,
@@ -51,6 +54,7 @@ impl ObjectKind {
         ObjectKind::RadarRule,
         ObjectKind::ValueList,
         ObjectKind::ValueListItem,
+        ObjectKind::CheckoutSession,
     ];
 
     /// The id prefix, including the underscore.
@@ -70,6 +74,17 @@ impl ObjectKind {
             ObjectKind::RadarRule => "rule_",
             ObjectKind::ValueList => "rsl_",
             ObjectKind::ValueListItem => "rsli_",
+            ObjectKind::CheckoutSession => "cs_",
+        }
+    }
+
+    /// The prefix a new id of this kind starts with: [`ObjectKind::prefix`], followed
+    /// for Checkout Sessions by the mode (`cs_test_`, `cs_live_`).
+    pub fn new_id_prefix(self, livemode: bool) -> &'static str {
+        match (self, livemode) {
+            (ObjectKind::CheckoutSession, false) => "cs_test_",
+            (ObjectKind::CheckoutSession, true) => "cs_live_",
+            _ => self.prefix(),
         }
     }
 
@@ -90,6 +105,7 @@ impl ObjectKind {
             ObjectKind::RadarRule => "radar_rule",
             ObjectKind::ValueList => "radar.value_list",
             ObjectKind::ValueListItem => "radar.value_list_item",
+            ObjectKind::CheckoutSession => "checkout.session",
         }
     }
 
@@ -119,6 +135,34 @@ mod tests {
         assert_eq!(ObjectKind::of_id("pi_123"), Some(ObjectKind::PaymentIntent));
         assert_eq!(ObjectKind::of_id("cus_abc"), Some(ObjectKind::Customer));
         assert_eq!(ObjectKind::of_id("acct_abc"), None);
+        assert_eq!(
+            ObjectKind::of_id("cs_test_abc"),
+            Some(ObjectKind::CheckoutSession)
+        );
+        assert_eq!(
+            ObjectKind::of_id("cs_live_abc"),
+            Some(ObjectKind::CheckoutSession)
+        );
+    }
+
+    #[test]
+    fn prefixes_are_unambiguous() {
+        for a in ObjectKind::ALL {
+            for b in ObjectKind::ALL {
+                if a != b {
+                    assert!(
+                        !a.prefix().starts_with(b.prefix()),
+                        "{a:?}'s prefix {} starts with {b:?}'s {}",
+                        a.prefix(),
+                        b.prefix()
+                    );
+                }
+            }
+            for livemode in [false, true] {
+                let id = format!("{}abc", a.new_id_prefix(livemode));
+                assert_eq!(ObjectKind::of_id(&id), Some(a));
+            }
+        }
     }
 
     #[test]

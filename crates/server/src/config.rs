@@ -23,6 +23,8 @@ pub struct FileConfig {
     pub listen: Option<String>,
     /// Plain-HTTP listener that redirects to HTTPS and answers ACME challenges.
     pub http_listen: Option<String>,
+    /// Address of the vault origin's listener (tessera.js, card fields, hosted pages).
+    pub vault_listen: Option<String>,
     /// The address browsers and SDKs reach the API at, if not the listen address.
     pub public_url: Option<String>,
     /// Largest request body, in bytes.
@@ -176,6 +178,9 @@ pub struct Config {
     pub data_dir: PathBuf,
     /// API listener address.
     pub listen: SocketAddr,
+    /// Where the vault origin (tessera.js, card fields, hosted pages) listens: its own
+    /// origin, apart from the API's and the merchant's.
+    pub vault_listen: SocketAddr,
     /// Redirecting plain-HTTP listener.
     pub http_listen: Option<SocketAddr>,
     /// Public address, if configured.
@@ -228,6 +233,8 @@ pub struct Overrides {
     pub listen: Option<String>,
     /// `--http-listen`
     pub http_listen: Option<String>,
+    /// `--vault-listen`
+    pub vault_listen: Option<String>,
     /// `--public-url`
     pub public_url: Option<String>,
 }
@@ -317,6 +324,31 @@ impl Config {
                 )
             })
             .transpose()?;
+        // The vault origin listens next to the API: one port up by default (4243), or
+        // another free port when the API's is chosen by the system.
+        let vault_listen = match flags
+            .vault_listen
+            .clone()
+            .or_else(|| env("TESSERA_VAULT_LISTEN"))
+            .or(file.vault_listen)
+        {
+            Some(t) => address(
+                "vault_listen address (--vault-listen, TESSERA_VAULT_LISTEN, vault_listen)",
+                &t,
+            )?,
+            None => SocketAddr::new(
+                listen.ip(),
+                match listen.port() {
+                    0 | u16::MAX => 0,
+                    p => p + 1,
+                },
+            ),
+        };
+        if vault_listen.port() != 0 && vault_listen == listen {
+            return Err(format!(
+                "vault_listen {vault_listen} is the API's address: the vault origin needs its own port"
+            ));
+        }
         let public_url = flags
             .public_url
             .clone()
@@ -410,6 +442,12 @@ impl Config {
             (Some(CertificateSource::SelfSigned), Mode::Live) => {
                 return Err("a self-signed certificate is for test mode only; live mode needs cert_file/key_file or ACME".into());
             }
+            (None, Mode::Test) if !vault_listen.ip().is_loopback() => {
+                return Err(format!(
+                    "vault_listen address {vault_listen} is not a loopback address, and no certificate is configured. \
+                     Plain HTTP is allowed only in test mode on loopback"
+                ));
+            }
             (None, Mode::Test) if !listen.ip().is_loopback() => {
                 return Err(format!(
                     "listen address {listen} is not a loopback address, and no certificate is configured. Plain HTTP is \
@@ -432,6 +470,7 @@ impl Config {
             mode,
             data_dir,
             listen,
+            vault_listen,
             http_listen,
             public_url,
             max_body_bytes,

@@ -88,11 +88,12 @@ fn print_account(account: &NewAccount) {
 fn write_ready_file(
     path: &Path,
     api: &str,
+    vault: &str,
     http: Option<&str>,
     ca: Option<&Path>,
 ) -> Result<(), String> {
     let tmp = path.with_extension("tmp");
-    let mut body = serde_json::json!({ "api": api, "pid": std::process::id() });
+    let mut body = serde_json::json!({ "api": api, "vault": vault, "pid": std::process::id() });
     if let Some(http) = http {
         body["http"] = serde_json::json!(http);
     }
@@ -173,6 +174,13 @@ pub fn serve(config: &Config, ready_file: Option<&Path>) -> Result<(), String> {
             false => None,
         };
         let api_url = format!("{}://{addr}", if tls { "https" } else { "http" });
+        // The vault origin: tessera.js, the card-fields frame and the challenge, on an
+        // origin of their own.
+        let vault_listener = tokio::net::TcpListener::bind(config.vault_listen)
+            .await
+            .map_err(|e| format!("cannot listen on {} (vault origin): {e}", config.vault_listen))?;
+        let vault_addr = vault_listener.local_addr().map_err(|e| e.to_string())?;
+        let vault_url = format!("{}://{vault_addr}", if tls { "https" } else { "http" });
         if first_start {
             let account = accounts::create_account(&store, &master).map_err(|e| e.to_string())?;
             print_account(&account);
@@ -197,9 +205,18 @@ pub fn serve(config: &Config, ready_file: Option<&Path>) -> Result<(), String> {
                 body_read_timeout: config.header_read_timeout * 3,
                 rate_limits: config.rate_limits,
                 card_testing: config.card_testing,
+                browser_url: Some(vault_url.clone()),
+                any_merchant_origin_in_test: config.mode == Mode::Test && vault_addr.ip().is_loopback(),
             },
             risk_engine(config)?,
         )?);
+        {
+            let mut stopped = stopped.clone();
+            let router = tessera_elements::router(app.clone(), tls);
+            tokio::spawn(listener::serve(vault_listener, acceptor.clone(), router, limits, async move {
+                let _ = stopped.wait_for(|stop| *stop).await;
+            }));
+        }
         let workers = spawn_workers(app.clone(), vault.clone(), config.cvc_ttl_seconds);
         let deliveries = Arc::new(tessera_webhooks::Worker::new(
             store.clone(),
@@ -226,6 +243,7 @@ pub fn serve(config: &Config, ready_file: Option<&Path>) -> Result<(), String> {
         } else {
             println!("Tessera {mode}: plain HTTP on loopback only. API listening on {api_url}");
         }
+        println!("Vault origin (tessera.js, card fields): {vault_url}/v1/tessera.js (SRI hashes: {vault_url}/assets.json)");
         if let Some(ca) = &ca_file {
             println!("Local test CA: {}", ca.display());
             println!("  trust it: Python stripe.ca_bundle_path = \"{0}\"; Node NODE_EXTRA_CA_CERTS={0}; curl --cacert {0}", ca.display());
@@ -233,7 +251,7 @@ pub fn serve(config: &Config, ready_file: Option<&Path>) -> Result<(), String> {
         let _ = std::io::stdout().flush();
         tracing::info!(%addr, tls, data_dir = %config.data_dir.display(), "tessera serving ({mode})");
         if let Some(path) = ready_file {
-            write_ready_file(path, &api_url, http_url.as_deref(), ca_file.as_deref())?;
+            write_ready_file(path, &api_url, &vault_url, http_url.as_deref(), ca_file.as_deref())?;
         }
         listener::serve(listener, acceptor, tessera_api::router(app, tls), limits, shutdown_signal()).await;
         let _ = stop_redirects.send(true);
@@ -316,7 +334,22 @@ pub fn configure_account(
     config: &Config,
     account: &str,
     block_cvc_failures: Option<bool>,
+    merchant_origins: Option<&[String]>,
 ) -> Result<(), String> {
+    let merchant_origins = match merchant_origins {
+        Some(list) if list.len() > tessera_api::browser::MAX_MERCHANT_ORIGINS => {
+            return Err(format!(
+                "at most {} merchant origins",
+                tessera_api::browser::MAX_MERCHANT_ORIGINS
+            ));
+        }
+        Some(list) => Some(
+            list.iter()
+                .map(|o| tessera_api::browser::parse_merchant_origin(o))
+                .collect::<Result<Vec<_>, _>>()?,
+        ),
+        None => None,
+    };
     let inst = open(config)?;
     let settings = inst
         .store
@@ -324,6 +357,9 @@ pub fn configure_account(
             let mut settings = tx.account_settings(account)?;
             if let Some(block) = block_cvc_failures {
                 settings["block_cvc_failures"] = serde_json::json!(block);
+            }
+            if let Some(origins) = &merchant_origins {
+                settings["merchant_origins"] = serde_json::json!(origins);
             }
             Ok::<_, tessera_store::StoreError>(
                 tx.set_account_settings(account, &settings)?
@@ -367,6 +403,8 @@ pub fn operator_call(
             body_read_timeout: config.header_read_timeout,
             rate_limits: config.rate_limits,
             card_testing: config.card_testing,
+            browser_url: None,
+            any_merchant_origin_in_test: false,
         },
         risk_engine(config)?,
     )?;

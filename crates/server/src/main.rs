@@ -48,6 +48,10 @@ enum Command {
         /// Plain-HTTP listener that redirects to HTTPS and answers ACME challenges; also TESSERA_HTTP_LISTEN.
         #[arg(long)]
         http_listen: Option<String>,
+        /// The vault origin's address (tessera.js, card fields, hosted pages), IP:port;
+        /// also TESSERA_VAULT_LISTEN. Default: the API's port + 1.
+        #[arg(long)]
+        vault_listen: Option<String>,
         /// Write {"api": URL, "pid": N} here once listening.
         #[arg(long)]
         ready_file: Option<PathBuf>,
@@ -143,6 +147,13 @@ enum AccountsCommand {
         /// Decline payments whose CVC check fails.
         #[arg(long)]
         block_cvc_failures: Option<bool>,
+        /// An origin of the merchant's site that may frame Tessera's card fields and
+        /// challenge pages (https://shop.example); repeat for several. Replaces the list.
+        #[arg(long = "merchant-origin")]
+        merchant_origins: Vec<String>,
+        /// Forget the registered merchant origins.
+        #[arg(long)]
+        clear_merchant_origins: bool,
     },
 }
 
@@ -163,20 +174,27 @@ enum Kind {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    let (listen, http_listen, public_url) = match &cli.command {
+    let (listen, http_listen, vault_listen, public_url) = match &cli.command {
         Command::Serve {
             listen,
             http_listen,
+            vault_listen,
             public_url,
             ..
-        } => (listen.clone(), http_listen.clone(), public_url.clone()),
-        _ => (None, None, None),
+        } => (
+            listen.clone(),
+            http_listen.clone(),
+            vault_listen.clone(),
+            public_url.clone(),
+        ),
+        _ => (None, None, None, None),
     };
     let overrides = Overrides {
         config_file: cli.config.clone(),
         data_dir: cli.data_dir.clone(),
         listen,
         http_listen,
+        vault_listen,
         public_url,
     };
     let config = match Config::resolve(&overrides, |k| std::env::var(k).ok()) {
@@ -215,8 +233,16 @@ fn main() -> ExitCode {
                 AccountsCommand::Configure {
                     account,
                     block_cvc_failures,
+                    merchant_origins,
+                    clear_merchant_origins,
                 },
-        } => installation::configure_account(&config, &account, block_cvc_failures),
+        } => installation::configure_account(
+            &config,
+            &account,
+            block_cvc_failures,
+            (!merchant_origins.is_empty() || clear_merchant_origins)
+                .then_some(&merchant_origins[..]),
+        ),
         Command::Vault {
             command: VaultCommand::RotateKey,
         } => installation::rotate_vault_key(&config),

@@ -138,6 +138,7 @@ export async function startGateway() {
 
   const gw = {
     api: ready.api.replace(/\/$/, ''),
+    vault: ready.vault.replace(/\/$/, ''),
     port,
     pid: ready.pid,
     dataDir,

@@ -56,7 +56,7 @@ async function startChallenge(returnUrl = RETURN_URL) {
   assert.equal(pi.next_action.type, 'redirect_to_url');
   const url = pi.next_action.redirect_to_url.url;
   assert.equal(typeof url, 'string');
-  assert.ok(url.startsWith(gw.api + '/'), `challenge url ${url} is on the gateway listener`);
+  assert.ok(url.startsWith(gw.vault + '/3d_secure/'), `challenge url ${url} is on the gateway's vault origin`);
   if (returnUrl) assert.equal(pi.next_action.redirect_to_url.return_url, returnUrl);
 
   const page = await fetch(url);
@@ -131,7 +131,7 @@ test('without return_url the shopper lands on a gateway result page', async () =
   const res = await submit(action, token, 'complete');
   assert.equal(res.status, 303);
   const loc = new URL(res.headers.get('location'), action);
-  assert.equal(loc.origin, gw.api);
+  assert.equal(loc.origin, gw.vault);
   assert.equal((await gw.stripe.paymentIntents.retrieve(pi.id)).status, 'succeeded');
 });
 

@@ -1,6 +1,7 @@
 //! The Stripe resources, one module each.
 
 pub(crate) mod charges;
+pub(crate) mod checkout_sessions;
 pub(crate) mod customers;
 pub(crate) mod events;
 pub(crate) mod payment_intents;
@@ -96,6 +97,22 @@ pub(crate) fn update_string(
         };
     }
     Ok(())
+}
+
+/// An address the shopper's browser is sent to (`return_url`, `success_url`): absolute
+/// http or https, at most 2048 characters, nothing that could split a header.
+pub(crate) fn absolute_url(value: String, param: &str) -> Result<String, ApiError> {
+    let ok = (value.starts_with("https://") || value.starts_with("http://"))
+        && value.len() <= 2048
+        && !value.chars().any(|c| c.is_whitespace() || c.is_control());
+    if ok {
+        Ok(value)
+    } else {
+        Err(ApiError::invalid_request(
+            param,
+            format!("Invalid URL: {param} must be an absolute http or https URL."),
+        ))
+    }
 }
 
 /// A billing or customer address from `address[line1]`….

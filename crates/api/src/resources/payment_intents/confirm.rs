@@ -20,7 +20,9 @@ use crate::events;
 use crate::form::Params;
 use crate::pipeline::{Ctx, Failure, Outcome, unix_now};
 use crate::resources::charges::{self, Attempt};
-use crate::resources::{load, payment_methods, radar_lists, radar_rules, reviews};
+use crate::resources::{
+    absolute_url, checkout_sessions, load, payment_methods, radar_lists, radar_rules, reviews,
+};
 use crate::risk;
 use tessera_core::card::CardChecks;
 use tessera_core::ports::Authorization;
@@ -28,6 +30,13 @@ use tessera_risk::Action as RuleAction;
 
 /// An attempt in flight for longer than this was abandoned by a process that died.
 const ATTEMPT_STALE_AFTER_SECS: i64 = 60;
+
+/// Whether an intent (by its private document) has an authorization attempt under way.
+pub(crate) fn attempt_in_flight(private: &Value, now: i64) -> bool {
+    private["attempt_started"]
+        .as_i64()
+        .is_some_and(|t| now - t < ATTEMPT_STALE_AFTER_SECS)
+}
 
 /// The confirmation parameters of a create-with-confirm or a confirm call.
 pub(crate) struct ConfirmRequest {
@@ -40,20 +49,6 @@ pub(crate) struct ConfirmRequest {
     receipt_email: Option<String>,
     capture_method: Option<String>,
     three_d_secure: Option<String>,
-}
-
-fn absolute_url(value: String, param: &str) -> Result<String, ApiError> {
-    let ok = (value.starts_with("https://") || value.starts_with("http://"))
-        && value.len() <= 2048
-        && !value.chars().any(|c| c.is_whitespace() || c.is_control());
-    if ok {
-        Ok(value)
-    } else {
-        Err(ApiError::invalid_request(
-            param,
-            format!("Invalid URL: {param} must be an absolute http or https URL."),
-        ))
-    }
 }
 
 impl ConfirmRequest {
@@ -151,7 +146,7 @@ pub(crate) fn run(ctx: &Ctx<'_>, id: &str, mut request: ConfirmRequest) -> Outco
         let mut doc = found.doc;
         let mut private = if found.private.is_object() { found.private } else { json!({}) };
         status_of(&doc).allows(Action::Confirm)?;
-        if private["attempt_started"].as_i64().is_some_and(|t| ctx.now - t < ATTEMPT_STALE_AFTER_SECS) {
+        if attempt_in_flight(&private, ctx.now) {
             return Err(ApiError::idempotency_in_flight()
                 .with_code("payment_intent_unexpected_state")
                 .into());
@@ -451,6 +446,7 @@ fn attempt(
                 open_dispute(tx, ctx.scope(), ctx.now, &charge)?;
             }
         }
+        checkout_sessions::on_payment_succeeded(tx, ctx, &doc, &private, &pm)?;
         Ok::<_, Failure>((doc, charge))
     });
     let (doc, charge) = match written {
@@ -482,10 +478,13 @@ fn attempt(
 fn requires_action(ctx: &Ctx<'_>, mut doc: Value, mut private: Value) -> Outcome<Value> {
     let token = random::base62(32);
     let pi_id = doc["id"].as_str().unwrap_or_default().to_owned();
-    let url = format!(
-        "{}/3d_secure/{pi_id}/{token}",
-        ctx.app.config.public_url.trim_end_matches('/')
-    );
+    let base = ctx
+        .app
+        .config
+        .browser_url
+        .as_deref()
+        .unwrap_or(&ctx.app.config.public_url);
+    let url = format!("{}/3d_secure/{pi_id}/{token}", base.trim_end_matches('/'));
     ctx.write(|tx| {
         let status = status_of(&doc);
         doc["status"] = json!(status.apply(Transition::AuthenticationRequired)?.as_str());

@@ -6,12 +6,12 @@ pub(crate) mod confirm;
 use serde_json::{Value, json};
 use tessera_core::ApiError;
 use tessera_core::ids::{ObjectKind, payment_intent_of_client_secret};
-use tessera_core::money::parse_currency;
+use tessera_core::money::{Currency, parse_currency};
 use tessera_core::payment_intent::{Action, CaptureMethod, PaymentIntentStatus, Transition};
 use tessera_crypto::{constant_time_eq, random};
-use tessera_store::{NewObject, Tx};
+use tessera_store::{NewObject, Scope, StoredObject, Tx};
 
-use super::{load, new_metadata, update_metadata};
+use super::{checkout_sessions, load, new_metadata, update_metadata};
 use crate::events;
 use crate::form::Params;
 use crate::list::Page;
@@ -28,15 +28,124 @@ pub(crate) fn status_of(doc: &Value) -> PaymentIntentStatus {
 
 /// Writes a PaymentIntent document with its indexed customer.
 pub(crate) fn save(tx: &Tx<'_>, ctx: &Ctx<'_>, doc: &Value, private: &Value) -> Outcome<()> {
+    save_in(tx, ctx.scope(), doc, private)
+}
+
+/// [`save`] outside a request (a scheduled job).
+pub(crate) fn save_in(tx: &Tx<'_>, scope: &Scope, doc: &Value, private: &Value) -> Outcome<()> {
     let id = doc["id"].as_str().unwrap_or_default();
     tx.update_object(
-        ctx.scope(),
+        scope,
         id,
         (doc["customer"].as_str(), None),
         doc,
         Some(private),
     )?;
     Ok(())
+}
+
+/// A new PaymentIntent waiting for a payment method, with a fresh id and client
+/// secret and every optional field unset.
+pub(crate) fn new_doc(
+    ctx: &Ctx<'_>,
+    amount: i64,
+    currency: Currency,
+    capture_method: CaptureMethod,
+) -> Value {
+    let id = random::object_id(ObjectKind::PaymentIntent.prefix());
+    let client_secret = format!("{id}_secret_{}", random::base62(25));
+    json!({
+        "id": id,
+        "object": "payment_intent",
+        "amount": amount,
+        "amount_capturable": 0,
+        "amount_details": { "tip": {} },
+        "amount_received": 0,
+        "application": null,
+        "application_fee_amount": null,
+        "automatic_payment_methods": null,
+        "canceled_at": null,
+        "cancellation_reason": null,
+        "capture_method": capture_method.as_str(),
+        "client_secret": client_secret,
+        "confirmation_method": "automatic",
+        "created": ctx.now,
+        "currency": currency.code(),
+        "customer": null,
+        "description": null,
+        "last_payment_error": null,
+        "latest_charge": null,
+        "livemode": ctx.scope().livemode,
+        "metadata": {},
+        "next_action": null,
+        "on_behalf_of": null,
+        "payment_method": null,
+        "payment_method_configuration_details": null,
+        "payment_method_options": { "card": {
+            "installments": null, "mandate_options": null, "network": null,
+            "request_three_d_secure": "automatic",
+        } },
+        "payment_method_types": ["card"],
+        "processing": null,
+        "receipt_email": null,
+        "review": null,
+        "setup_future_usage": null,
+        "shipping": null,
+        "source": null,
+        "statement_descriptor": null,
+        "statement_descriptor_suffix": null,
+        "status": "requires_payment_method",
+        "transfer_data": null,
+        "transfer_group": null,
+    })
+}
+
+/// Stores a new PaymentIntent and records `payment_intent.created`.
+pub(crate) fn insert(tx: &Tx<'_>, ctx: &Ctx<'_>, doc: &Value, private: &Value) -> Outcome<()> {
+    tx.insert_object(
+        ctx.scope(),
+        &NewObject {
+            id: doc["id"].as_str().unwrap_or_default(),
+            kind: "payment_intent",
+            created: ctx.now,
+            ref1: doc["customer"].as_str(),
+            ref2: None,
+            doc,
+            private: Some(private),
+        },
+    )?;
+    events::record(tx, ctx, "payment_intent.created", doc, None)
+}
+
+/// Cancels an intent whose authorization, if it held one, has been released, and
+/// records `payment_intent.canceled` (for `request`, or for none: a scheduled job).
+pub(crate) fn mark_canceled(
+    tx: &Tx<'_>,
+    scope: &Scope,
+    now: i64,
+    request: Option<(&str, Option<&str>)>,
+    found: StoredObject,
+    reason: Option<&str>,
+) -> Outcome<Value> {
+    let mut doc = found.doc;
+    let status = status_of(&doc);
+    let next = status.apply(Transition::Canceled)?;
+    doc["status"] = json!(next.as_str());
+    doc["canceled_at"] = json!(now);
+    doc["cancellation_reason"] = json!(reason);
+    doc["amount_capturable"] = json!(0);
+    doc["next_action"] = Value::Null;
+    save_in(tx, scope, &doc, &found.private)?;
+    events::record_as(
+        tx,
+        scope,
+        now,
+        request,
+        "payment_intent.canceled",
+        &doc,
+        Some(json!({ "status": status.as_str() })),
+    )?;
+    Ok(doc)
 }
 
 /// `payment_method_options[card][request_three_d_secure]`: the outer `None` when
@@ -144,52 +253,21 @@ pub(crate) fn create(ctx: &Ctx<'_>, p: &mut Params) -> Outcome<Value> {
     p.take("use_stripe_sdk");
     p.finish()?;
 
-    let id = random::object_id(ObjectKind::PaymentIntent.prefix());
-    let client_secret = format!("{id}_secret_{}", random::base62(25));
-    let doc = json!({
-        "id": id,
-        "object": "payment_intent",
-        "amount": amount,
-        "amount_capturable": 0,
-        "amount_details": { "tip": {} },
-        "amount_received": 0,
-        "application": null,
-        "application_fee_amount": null,
-        "automatic_payment_methods": automatic_payment_methods,
-        "canceled_at": null,
-        "cancellation_reason": null,
-        "capture_method": capture_method.as_str(),
-        "client_secret": client_secret,
-        "confirmation_method": "automatic",
-        "created": ctx.now,
-        "currency": currency.code(),
-        "customer": customer,
-        "description": strings["description"],
-        "last_payment_error": null,
-        "latest_charge": null,
-        "livemode": ctx.scope().livemode,
-        "metadata": metadata,
-        "next_action": null,
-        "on_behalf_of": null,
-        "payment_method": null,
-        "payment_method_configuration_details": null,
-        "payment_method_options": { "card": {
-            "installments": null, "mandate_options": null, "network": null,
-            "request_three_d_secure": request_three_d_secure,
-        } },
-        "payment_method_types": ["card"],
-        "processing": null,
-        "receipt_email": strings["receipt_email"],
-        "review": null,
-        "setup_future_usage": setup_future_usage,
-        "shipping": null,
-        "source": null,
-        "statement_descriptor": strings["statement_descriptor"],
-        "statement_descriptor_suffix": strings["statement_descriptor_suffix"],
-        "status": "requires_payment_method",
-        "transfer_data": null,
-        "transfer_group": null,
-    });
+    let mut doc = new_doc(ctx, amount, currency, capture_method);
+    let id = doc["id"].as_str().unwrap_or_default().to_owned();
+    doc["automatic_payment_methods"] = automatic_payment_methods;
+    doc["customer"] = json!(customer);
+    doc["metadata"] = metadata;
+    doc["payment_method_options"]["card"]["request_three_d_secure"] = json!(request_three_d_secure);
+    doc["setup_future_usage"] = json!(setup_future_usage);
+    for field in [
+        "description",
+        "receipt_email",
+        "statement_descriptor",
+        "statement_descriptor_suffix",
+    ] {
+        doc[field] = strings[field].take();
+    }
     // A payment method given without confirm=true is attached now.
     let payment_method = if confirm {
         None
@@ -209,20 +287,7 @@ pub(crate) fn create(ctx: &Ctx<'_>, p: &mut Params) -> Outcome<Value> {
                     .as_str()
             );
         }
-        let private = json!({});
-        tx.insert_object(
-            ctx.scope(),
-            &NewObject {
-                id: &id,
-                kind: "payment_intent",
-                created: ctx.now,
-                ref1: doc["customer"].as_str(),
-                ref2: None,
-                doc: &doc,
-                private: Some(&private),
-            },
-        )?;
-        events::record(tx, ctx, "payment_intent.created", &doc, None)?;
+        insert(tx, ctx, &doc, &json!({}))?;
         Ok::<_, crate::pipeline::Failure>(doc)
     })?;
     if confirm {
@@ -316,6 +381,16 @@ pub(crate) fn update(ctx: &Ctx<'_>, id: &str, p: &mut Params) -> Outcome<Value> 
         let mut doc = found.doc;
         let status = status_of(&doc);
         status.allows(Action::Update)?;
+        let repricing = [("amount", amount.is_some()), ("currency", currency.is_some())];
+        if let Some((param, _)) = repricing.into_iter().find(|(_, given)| *given)
+            && let Some(session) = checkout_sessions::open_session_of(tx, ctx.scope(), &found.private)?
+        {
+            return Err(ApiError::invalid_request(
+                param,
+                format!("This PaymentIntent is priced by Checkout Session {session}, which is still open: its amount and currency come from the session's line items and cannot be changed."),
+            )
+            .into());
+        }
         let currency = match &currency {
             Some(c) => *c,
             None => parse_currency(doc["currency"].as_str().unwrap_or("usd"), "currency")?,
@@ -463,12 +538,18 @@ pub(crate) fn cancel(ctx: &Ctx<'_>, id: &str, p: &mut Params) -> Outcome<Value> 
     p.finish()?;
     ctx.write(|tx| {
         let found = load(tx, ctx, ObjectKind::PaymentIntent, id, "intent")?;
-        let mut doc = found.doc;
-        let status = status_of(&doc);
-        let next = status.apply(Transition::Canceled)?;
+        let status = status_of(&found.doc);
+        status.allows(Action::Cancel)?;
+        if let Some(session) = checkout_sessions::open_session_of(tx, ctx.scope(), &found.private)? {
+            return Err(ApiError::invalid_request(
+                "intent",
+                format!("You cannot cancel the PaymentIntent of an open Checkout Session. Expire the Checkout Session ({session}) instead."),
+            )
+            .into());
+        }
         if status == PaymentIntentStatus::RequiresCapture {
             // Release the authorization; the uncaptured amount is returned to the shopper.
-            let charge_id = doc["latest_charge"].as_str().unwrap_or_default().to_owned();
+            let charge_id = found.doc["latest_charge"].as_str().unwrap_or_default().to_owned();
             let charge = load(tx, ctx, ObjectKind::Charge, &charge_id, "latest_charge")?;
             ctx.app.processor.void(
                 charge.private["processor_data"]
@@ -487,20 +568,8 @@ pub(crate) fn cancel(ctx: &Ctx<'_>, id: &str, p: &mut Params) -> Outcome<Value> 
                 Some(json!({ "refunded": false, "amount_refunded": 0 })),
             )?;
         }
-        doc["status"] = json!(next.as_str());
-        doc["canceled_at"] = json!(ctx.now);
-        doc["cancellation_reason"] = json!(reason);
-        doc["amount_capturable"] = json!(0);
-        doc["next_action"] = Value::Null;
-        save(tx, ctx, &doc, &found.private)?;
-        events::record(
-            tx,
-            ctx,
-            "payment_intent.canceled",
-            &doc,
-            Some(json!({ "status": status.as_str() })),
-        )?;
-        Ok(doc)
+        let request = Some((ctx.request_id, ctx.idempotency_key));
+        mark_canceled(tx, ctx.scope(), ctx.now, request, found, reason.as_deref())
     })
 }
 

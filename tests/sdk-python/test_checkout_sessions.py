@@ -390,3 +390,29 @@ def test_webhook_endpoints_can_subscribe_to_session_events(gw, account):
     ev = find_event(client, "checkout.session.completed", cs.id)
     deliveries = ok_json(http(gw, "GET", "/v1/webhook_deliveries", acct.secret_key))
     assert any(field(d, "event") == ev.id for d in deliveries["data"]), deliveries
+
+
+def test_the_hosted_page_takes_only_the_card_from_the_browser(gw, client):
+    """The hosted page posts the card to the vault origin; whatever else a browser adds
+    (an amount, a currency, line items) is not taken: the session's total is paid."""
+    import requests
+
+    session = client.v1.checkout.sessions.create(basket())
+    assert session.url.startswith(gw.vault + "/checkout/")
+    page = requests.get(session.url, timeout=10)
+    assert page.status_code == 200 and "frame-ancestors 'none'" in page.headers["content-security-policy"]
+    answer = requests.post(session.url + "/pay", data={
+        "card[number]": "4242424242424242", "card[exp_month]": "12", "card[exp_year]": "2034",
+        "card[cvc]": "123", "billing_details[name]": "Jenny Rosen",
+        "amount": "1", "currency": "jpy", "line_items[0][price_data][unit_amount]": "1",
+        "payment_intent": "pi_someone_else", "customer": "cus_someone",
+    }, timeout=20).json()
+    assert answer["redirect"] == SUCCESS_URL.replace("{CHECKOUT_SESSION_ID}", session.id), answer
+    paid = client.v1.checkout.sessions.retrieve(session.id)
+    assert paid.status == "complete" and paid.payment_status == "paid"
+    intent = client.v1.payment_intents.retrieve(paid.payment_intent)
+    assert (intent.amount, intent.currency, intent.status) == (session.amount_total, "usd", "succeeded")
+    # Paid sessions take no second payment.
+    again = requests.post(session.url + "/pay", data={"card[number]": "4242424242424242"},
+                          timeout=10).json()
+    assert again == {"error": "This checkout is no longer open."}

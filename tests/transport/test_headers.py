@@ -127,7 +127,9 @@ def _challenge_url(g) -> str:
     body = pi.json()
     assert body.get("status") == "requires_action", body
     url = body["next_action"]["redirect_to_url"]["url"]
-    assert url.startswith(g.api + "/"), f"challenge URL {url!r} is not on the HTTPS listener {g.api}"
+    vault = g.ready["vault"].rstrip("/")
+    assert url.startswith(vault + "/3d_secure/"), (
+        f"challenge URL {url!r} is not on the gateway's HTTPS vault origin {vault}")
     return url
 
 
@@ -152,6 +154,11 @@ def _assert_restrictive_csp(value: str) -> None:
 
 
 def test_challenge_page_headers(hgw):
+    # The challenge is framed by the merchant's page (tessera.js's modal): with an origin
+    # registered, only that origin may frame it. (With none, test mode on loopback lets
+    # any origin frame it; live mode lets none.)
+    hgw.cli("accounts", "configure", "--data-dir", str(hgw.data_dir), "--account", hgw.account_id,
+            "--merchant-origin", "https://shop.example")
     url = _challenge_url(hgw)
     r = requests.get(url, verify=str(hgw.ca), timeout=10, allow_redirects=False)
     assert r.status_code == 200, r.text[:500]
@@ -160,6 +167,8 @@ def test_challenge_page_headers(hgw):
     csp = r.headers.get("Content-Security-Policy")
     assert csp, "the HTML challenge page has no Content-Security-Policy"
     _assert_restrictive_csp(csp)
+    assert parse_csp(csp)["frame-ancestors"] == ["https://shop.example"], csp
+    assert url.startswith("https://"), "the vault origin speaks TLS like the API"
 
     # Submitting it: the 303 back to the merchant carries the headers too.
     p = _Forms()

@@ -79,7 +79,7 @@
       frame.setAttribute('scrolling', 'no');
       frame.style.border = 'none';
       frame.style.width = '100%';
-      frame.style.height = (this._options.height || 150) + 'px';
+      frame.style.height = (this._options.height || 176) + 'px';
       frame.style.colorScheme = 'normal';
       container.appendChild(frame);
       this._frame = frame;

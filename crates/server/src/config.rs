@@ -25,6 +25,8 @@ pub struct FileConfig {
     pub http_listen: Option<String>,
     /// Address of the vault origin's listener (tessera.js, card fields, hosted pages).
     pub vault_listen: Option<String>,
+    /// The address browsers reach the vault origin at, if not its listen address.
+    pub vault_public_url: Option<String>,
     /// The address browsers and SDKs reach the API at, if not the listen address.
     pub public_url: Option<String>,
     /// Largest request body, in bytes.
@@ -181,6 +183,9 @@ pub struct Config {
     /// Where the vault origin (tessera.js, card fields, hosted pages) listens: its own
     /// origin, apart from the API's and the merchant's.
     pub vault_listen: SocketAddr,
+    /// The address browsers reach the vault origin at (behind a proxy or a name), if
+    /// not its listen address.
+    pub vault_public_url: Option<String>,
     /// Redirecting plain-HTTP listener.
     pub http_listen: Option<SocketAddr>,
     /// Public address, if configured.
@@ -354,12 +359,26 @@ impl Config {
             .clone()
             .or_else(|| env("TESSERA_PUBLIC_URL"))
             .or(file.public_url);
-        if let Some(url) = &public_url
-            && (!(url.starts_with("http://") || url.starts_with("https://"))
-                || url.contains(char::is_whitespace))
+        let vault_public_url = env("TESSERA_VAULT_PUBLIC_URL").or(file.vault_public_url);
+        for (name, value) in [
+            ("public_url", &public_url),
+            ("vault_public_url", &vault_public_url),
+        ] {
+            if let Some(url) = value
+                && (!(url.starts_with("http://") || url.starts_with("https://"))
+                    || url.contains(char::is_whitespace))
+            {
+                return Err(format!(
+                    "{name} '{url}' must be an absolute http:// or https:// URL"
+                ));
+            }
+        }
+        if mode == Mode::Live
+            && let Some(url) = &vault_public_url
+            && !url.starts_with("https://")
         {
             return Err(format!(
-                "public_url '{url}' must be an absolute http:// or https:// URL"
+                "vault_public_url '{url}' must be https:// in live mode: card numbers are typed there"
             ));
         }
         let max_body_bytes = number(
@@ -471,6 +490,7 @@ impl Config {
             data_dir,
             listen,
             vault_listen,
+            vault_public_url: vault_public_url.map(|u| u.trim_end_matches('/').to_owned()),
             http_listen,
             public_url,
             max_body_bytes,
@@ -733,6 +753,48 @@ mod tests {
             .map(|(k, v)| (k.to_string(), v.to_string()))
             .collect();
         move |k| map.get(k).cloned()
+    }
+
+    #[test]
+    fn the_vault_origin_has_its_own_port_and_address() {
+        let c = Config::resolve(&Overrides::default(), env(&[])).unwrap();
+        assert_eq!(c.vault_listen, "127.0.0.1:4243".parse().unwrap());
+        let c = Config::resolve(
+            &Overrides::default(),
+            env(&[("TESSERA_LISTEN", "127.0.0.1:0")]),
+        )
+        .unwrap();
+        assert_eq!(c.vault_listen.port(), 0);
+        let err = Config::resolve(
+            &Overrides::default(),
+            env(&[("TESSERA_VAULT_LISTEN", "127.0.0.1:4242")]),
+        )
+        .unwrap_err();
+        assert!(err.contains("its own port"), "{err}");
+        let err = Config::resolve(
+            &Overrides::default(),
+            env(&[("TESSERA_VAULT_LISTEN", "0.0.0.0:4243")]),
+        )
+        .unwrap_err();
+        assert!(
+            err.contains("vault_listen") && err.contains("loopback"),
+            "{err}"
+        );
+        let c = Config::resolve(
+            &Overrides::default(),
+            env(&[("TESSERA_VAULT_PUBLIC_URL", "https://vault.pay.example/")]),
+        )
+        .unwrap();
+        assert_eq!(
+            c.vault_public_url.as_deref(),
+            Some("https://vault.pay.example")
+        );
+        let err = Config::resolve(
+            &Overrides::default(),
+            env(&[("TESSERA_VAULT_PUBLIC_URL", "vault.pay.example")]),
+        )
+        .unwrap_err();
+        assert!(err.contains("vault_public_url"), "{err}");
     }
 
     #[test]

@@ -180,7 +180,10 @@ pub fn serve(config: &Config, ready_file: Option<&Path>) -> Result<(), String> {
             .await
             .map_err(|e| format!("cannot listen on {} (vault origin): {e}", config.vault_listen))?;
         let vault_addr = vault_listener.local_addr().map_err(|e| e.to_string())?;
-        let vault_url = format!("{}://{vault_addr}", if tls { "https" } else { "http" });
+        let vault_url = config
+            .vault_public_url
+            .clone()
+            .unwrap_or_else(|| format!("{}://{vault_addr}", if tls { "https" } else { "http" }));
         if first_start {
             let account = accounts::create_account(&store, &master).map_err(|e| e.to_string())?;
             print_account(&account);

@@ -50,8 +50,7 @@ pub fn gateway() -> Gateway {
             any_merchant_origin_in_test: false,
         },
         tessera_risk::Engine::bundled(),
-    )
-    .expect("the API starts");
+    );
     Gateway {
         app,
         authorization: format!("Bearer {}", account.secret_key.as_str()),

@@ -28,6 +28,17 @@ pub struct AppConfig {
     pub any_merchant_origin_in_test: bool,
 }
 
+impl AppConfig {
+    /// Where a shopper's browser goes for Tessera's pages (challenge, hosted checkout):
+    /// the vault origin when it is served, else the API's address; no trailing slash.
+    pub fn browser_base(&self) -> &str {
+        self.browser_url
+            .as_deref()
+            .unwrap_or(&self.public_url)
+            .trim_end_matches('/')
+    }
+}
+
 /// Shared state of the API.
 pub struct App {
     pub(crate) store: Arc<Store>,
@@ -44,7 +55,8 @@ pub struct App {
 
 impl App {
     /// Builds the API state. API keys are looked up by a hash keyed from the master key.
-    /// The risk engine's velocity counters are rebuilt from the past week's attempts.
+    /// The risk engine starts without history: a gateway that serves payments calls
+    /// [`App::restore_risk_history`] before it does.
     pub fn new(
         store: Arc<Store>,
         vault: Arc<dyn CardVault>,
@@ -52,10 +64,9 @@ impl App {
         master: &MasterKey,
         config: AppConfig,
         risk: tessera_risk::Engine,
-    ) -> Result<App, String> {
+    ) -> App {
         let card_testing = config.card_testing;
-        crate::risk::restore_history(&store, &risk)?;
-        Ok(App {
+        App {
             store,
             vault,
             processor,
@@ -66,7 +77,12 @@ impl App {
             limiter: crate::rate_limit::Limiter::new(),
             card_testing: crate::card_testing::CardTestingGuard::new(card_testing),
             risk,
-        })
+        }
+    }
+
+    /// Rebuilds the risk engine's velocity counters from the past week's attempts.
+    pub fn restore_risk_history(&self) -> Result<(), String> {
+        crate::risk::restore_history(&self.store, &self.risk)
     }
 }
 

@@ -156,9 +156,6 @@ pub struct CheckoutView {
     pub customer_email: Option<String>,
     /// Where the shopper goes when they leave without paying.
     pub cancel_url: Option<String>,
-    /// Who may frame nothing: the hosted page is never framed; kept for the page's
-    /// account-dependent parts.
-    pub scope: Scope,
 }
 
 /// What the hosted page does next.
@@ -170,20 +167,30 @@ pub enum CheckoutStep {
     Error(String),
 }
 
-fn session_scope(app: &App, id: &str) -> Option<Scope> {
+/// Checkout Session `id`, found by its id alone (what the hosted page's address
+/// carries), with its account and mode.
+fn session(app: &App, id: &str) -> Option<(Scope, tessera_store::StoredObject)> {
     let kind = tessera_core::ids::ObjectKind::CheckoutSession.object_name();
-    app.store.read(|tx| tx.scope_of(kind, id)).ok()?
+    app.store
+        .read(|tx| {
+            let Some(scope) = tx.scope_of(kind, id)? else {
+                return Ok(None);
+            };
+            Ok::<_, tessera_store::StoreError>(tx.get_object(&scope, kind, id)?.map(|s| (scope, s)))
+        })
+        .ok()?
 }
 
-fn session_of(app: &App, scope: &Scope, id: &str) -> Option<tessera_store::StoredObject> {
-    let kind = tessera_core::ids::ObjectKind::CheckoutSession.object_name();
+/// The PaymentIntent a session pays with.
+fn intent_of(app: &App, scope: &Scope, session: &Value) -> Option<tessera_store::StoredObject> {
+    let id = session["payment_intent"].as_str()?;
+    let kind = tessera_core::ids::ObjectKind::PaymentIntent.object_name();
     app.store.read(|tx| tx.get_object(scope, kind, id)).ok()?
 }
 
 /// The session `id` (its id is what the hosted page's address carries).
 pub fn checkout_session(app: &App, id: &str) -> Option<CheckoutView> {
-    let scope = session_scope(app, id)?;
-    let found = session_of(app, &scope, id)?;
+    let (_, found) = session(app, id)?;
     let doc = &found.doc;
     let items = found.private["line_items"]
         .as_array()
@@ -208,7 +215,6 @@ pub fn checkout_session(app: &App, id: &str) -> Option<CheckoutView> {
         items,
         customer_email: doc["customer_email"].as_str().map(str::to_owned),
         cancel_url: doc["cancel_url"].as_str().map(str::to_owned),
-        scope,
     })
 }
 
@@ -247,27 +253,16 @@ pub fn checkout_pay(
     connection: Option<crate::Connection>,
 ) -> CheckoutStep {
     let closed = || CheckoutStep::Error("This checkout is no longer open.".to_owned());
-    let Some(scope) = session_scope(app, id) else {
-        return closed();
-    };
-    let Some(session) = session_of(app, &scope, id) else {
+    let Some((scope, session)) = session(app, id) else {
         return closed();
     };
     if session.doc["status"] != "open" {
         return closed();
     }
-    let Some(intent_id) = session.doc["payment_intent"].as_str() else {
+    let Some(intent) = intent_of(app, &scope, &session.doc) else {
         return closed();
     };
-    let Ok(Some(intent)) = app.store.read(|tx| {
-        tx.get_object(
-            &scope,
-            tessera_core::ids::ObjectKind::PaymentIntent.object_name(),
-            intent_id,
-        )
-    }) else {
-        return closed();
-    };
+    let intent_id = intent.doc["id"].as_str().unwrap_or_default();
     let mut body = form_urlencoded::Serializer::new(String::new());
     body.append_pair("type", "card");
     for (k, v) in form_urlencoded::parse(form) {
@@ -290,14 +285,7 @@ pub fn checkout_pay(
         return CheckoutStep::Error(message_of(&answer));
     }
     let pm: Value = serde_json::from_str(&answer).unwrap_or_default();
-    let return_url = format!(
-        "{}/checkout/{id}/return",
-        app.config
-            .browser_url
-            .as_deref()
-            .unwrap_or(&app.config.public_url)
-            .trim_end_matches('/')
-    );
+    let return_url = format!("{}/checkout/{id}/return", app.config.browser_base());
     let confirm = form_urlencoded::Serializer::new(String::new())
         .append_pair("payment_method", pm["id"].as_str().unwrap_or_default())
         .append_pair(
@@ -335,27 +323,13 @@ pub fn checkout_pay(
 /// Where the shopper goes after the 3-D Secure challenge of session `id`: the
 /// merchant's success page once paid, else back to the hosted page with the reason.
 pub fn checkout_return(app: &App, id: &str) -> CheckoutStep {
-    let Some(scope) = session_scope(app, id) else {
-        return CheckoutStep::Error("This checkout is no longer open.".to_owned());
-    };
-    let Some(session) = session_of(app, &scope, id) else {
+    let Some((scope, session)) = session(app, id) else {
         return CheckoutStep::Error("This checkout is no longer open.".to_owned());
     };
     if session.doc["status"] == "complete" {
         return CheckoutStep::Redirect(success_url(&session.doc, id));
     }
-    let intent = session.doc["payment_intent"].as_str().and_then(|pi| {
-        app.store
-            .read(|tx| {
-                tx.get_object(
-                    &scope,
-                    tessera_core::ids::ObjectKind::PaymentIntent.object_name(),
-                    pi,
-                )
-            })
-            .ok()
-            .flatten()
-    });
+    let intent = intent_of(app, &scope, &session.doc);
     let message = intent
         .as_ref()
         .and_then(|i| i.doc["last_payment_error"]["message"].as_str())

@@ -212,7 +212,8 @@ pub fn serve(config: &Config, ready_file: Option<&Path>) -> Result<(), String> {
                 any_merchant_origin_in_test: config.mode == Mode::Test && vault_addr.ip().is_loopback(),
             },
             risk_engine(config)?,
-        )?);
+        ));
+        app.restore_risk_history()?;
         {
             let mut stopped = stopped.clone();
             let router = tessera_elements::router(app.clone(), tls);
@@ -410,7 +411,7 @@ pub fn operator_call(
             any_merchant_origin_in_test: false,
         },
         risk_engine(config)?,
-    )?;
+    );
     let (status, answer) = app.call_as_operator(&account, live, method, path, body.as_bytes());
     let json: serde_json::Value = serde_json::from_str(&answer).unwrap_or_default();
     if status >= 400 {

@@ -49,9 +49,7 @@ const EXPIRY_RETRY_MS: i64 = 60_000;
 /// The hosted page where the shopper pays for session `id`: on the vault origin
 /// (`tessera-elements`), which serves it.
 pub(crate) fn checkout_url(ctx: &Ctx<'_>, id: &str) -> String {
-    let config = &ctx.app.config;
-    let base = config.browser_url.as_deref().unwrap_or(&config.public_url);
-    format!("{}/checkout/{id}", base.trim_end_matches('/'))
+    format!("{}/checkout/{id}", ctx.app.config.browser_base())
 }
 
 /// One line of the basket, as the merchant's server priced it.

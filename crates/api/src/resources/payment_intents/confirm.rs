@@ -478,13 +478,10 @@ fn attempt(
 fn requires_action(ctx: &Ctx<'_>, mut doc: Value, mut private: Value) -> Outcome<Value> {
     let token = random::base62(32);
     let pi_id = doc["id"].as_str().unwrap_or_default().to_owned();
-    let base = ctx
-        .app
-        .config
-        .browser_url
-        .as_deref()
-        .unwrap_or(&ctx.app.config.public_url);
-    let url = format!("{}/3d_secure/{pi_id}/{token}", base.trim_end_matches('/'));
+    let url = format!(
+        "{}/3d_secure/{pi_id}/{token}",
+        ctx.app.config.browser_base()
+    );
     ctx.write(|tx| {
         let status = status_of(&doc);
         doc["status"] = json!(status.apply(Transition::AuthenticationRequired)?.as_str());

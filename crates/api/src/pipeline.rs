@@ -52,6 +52,8 @@ pub(crate) struct Ctx<'a> {
     /// The shopper's address: the peer of a publishable-key call (a browser or an
     /// app). Calls with secret keys come from the merchant's servers and carry none.
     pub client_ip: Option<std::net::IpAddr>,
+    /// The request's writes, on disk together before it is answered.
+    pub unit: &'a tessera_store::Unit<'a>,
 }
 
 impl Ctx<'_> {
@@ -59,14 +61,24 @@ impl Ctx<'_> {
         &self.caller.scope
     }
 
-    /// Writes as part of this request. The write is committed when this returns and
-    /// on disk before the request is answered: the pipeline flushes once, for all of
-    /// the request's writes, before it responds.
+    /// Writes as part of this request. Later writes see the work at once; reads see it
+    /// once committed ([`Ctx::commit`]); it is on disk before the request is answered:
+    /// the pipeline flushes once, for all of the request's writes, before it responds.
     pub(crate) fn write<T>(
         &self,
         f: impl FnOnce(&tessera_store::Tx<'_>) -> Outcome<T>,
     ) -> Outcome<T> {
-        self.app.store.write_unflushed(f)
+        self.unit.write(f)
+    }
+
+    /// Makes this request's writes so far visible to reads (`app.store.read`).
+    pub(crate) fn commit(&self) -> Outcome<()> {
+        Ok(self.unit.commit()?)
+    }
+
+    /// Puts this request's writes so far on disk.
+    pub(crate) fn flush(&self) -> Outcome<()> {
+        Ok(self.unit.flush()?)
     }
 
     /// The request's time in unix milliseconds, for scheduling.
@@ -338,6 +350,7 @@ fn process(app: &App, call: Call, request: &Incoming<'_>, request_id: &str) -> A
         return error_answer(&e, label);
     }
 
+    let unit = app.store.unit();
     let idempotency_key = match idempotency_key(method, headers) {
         Ok(k) => k,
         Err(e) => return error_answer(&e, label),
@@ -348,7 +361,7 @@ fn process(app: &App, call: Call, request: &Incoming<'_>, request_id: &str) -> A
             &app.request_hash_key,
             format!("{endpoint}\n{}", params.canonical()).as_bytes(),
         );
-        let claim = app.store.write_unflushed(|tx| {
+        let claim = unit.write(|tx| {
             tx.claim_idempotency_key(&caller.scope, key, &endpoint, &fingerprint, unix_now())
         });
         match claim {
@@ -356,7 +369,7 @@ fn process(app: &App, call: Call, request: &Incoming<'_>, request_id: &str) -> A
             Ok(IdempotencyClaim::Execute) => {}
             Ok(IdempotencyClaim::Replay { status, body }) => {
                 // The stored answer may come from a request still flushing.
-                if let Err(e) = app.store.flush() {
+                if let Err(e) = unit.flush() {
                     return fail(e.into());
                 }
                 return Answer {
@@ -389,11 +402,14 @@ fn process(app: &App, call: Call, request: &Incoming<'_>, request_id: &str) -> A
         client_ip: connection
             .filter(|_| caller.is_publishable())
             .map(|c| c.peer.ip().to_canonical()),
+        unit: &unit,
     };
     let outcome = execute(&ctx, call, params).and_then(|value| {
         if expand.is_empty() {
             Ok(value)
         } else {
+            // Expansion reads what this request wrote.
+            ctx.commit()?;
             app.store.read(|tx| expand::apply(tx, &ctx, value, &expand))
         }
     });
@@ -410,12 +426,11 @@ fn process(app: &App, call: Call, request: &Incoming<'_>, request_id: &str) -> A
 
     if let Some(key) = &idempotency_key {
         let stored = if is_kept(answer.status) {
-            app.store.write_unflushed(|tx| {
+            unit.write(|tx| {
                 tx.complete_idempotency_key(&caller.scope, key, answer.status, &answer.body)
             })
         } else {
-            app.store
-                .write_unflushed(|tx| tx.release_idempotency_key(&caller.scope, key))
+            unit.write(|tx| tx.release_idempotency_key(&caller.scope, key))
         };
         if let Err(e) = stored {
             tracing::error!(request_id = %request_id, "idempotency record not saved: {e}");
@@ -442,7 +457,7 @@ fn process(app: &App, call: Call, request: &Incoming<'_>, request_id: &str) -> A
             "account_under_attack": d.under_attack,
             "blocked_for_seconds": d.blocked_for.as_secs(),
         });
-        let recorded = app.store.write_unflushed(|tx| {
+        let recorded = unit.write(|tx| {
             crate::events::record_as(
                 tx,
                 &caller.scope,
@@ -458,7 +473,7 @@ fn process(app: &App, call: Call, request: &Incoming<'_>, request_id: &str) -> A
         }
     }
     // Every write this request made is on disk before it is answered.
-    if let Err(e) = app.store.flush() {
+    if let Err(e) = unit.flush() {
         tracing::error!(request_id = %request_id, "flushing the store failed: {e}");
         return error_answer(&ApiError::internal(), label);
     }

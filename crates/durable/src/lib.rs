@@ -4,17 +4,22 @@
 //! at the disk's fsync rate, and an fsync made while holding the database's write lock
 //! stalls every other writer for its whole duration. So:
 //!
-//! - [`Database::write`] runs each writer's closure inside a savepoint of one open
-//!   transaction; the last writer in line commits for everyone in it (at most
-//!   [`MAX_BATCH`] writers or [`MAX_BATCH_AGE`] per transaction). A closure that fails
-//!   rolls back its own savepoint only.
-//! - The commit itself only writes the transaction's pages to the write-ahead log
-//!   (`synchronous=NORMAL`); the write lock is then released, and the log is flushed
-//!   to disk with `fdatasync` outside the lock. One flush runs at a time and covers
-//!   every commit finished before it started, so a burst of commits shares a flush.
-//! - A writer returns only after a flush that started after its commit has completed:
+//! - Each write runs its closure inside a savepoint of one open group transaction
+//!   and returns without waiting for a commit. A closure that fails rolls back its
+//!   own savepoint only. The writes of one unit of work (an API request) are made
+//!   through a [`Unit`], which is acknowledged only after [`Unit::flush`].
+//! - A flush commits the open transaction (everything any unit wrote so far, at most
+//!   [`MAX_BATCH`] writers or [`MAX_BATCH_AGE`] per transaction), which only writes
+//!   its pages to the write-ahead log (`synchronous=NORMAL`); the write lock is then
+//!   released and the log is synced with `fdatasync` outside it. One sync runs at a
+//!   time and covers every commit finished before it started; units that flush
+//!   meanwhile are committed by the sync's leader right after it and share the next
+//!   sync. So a commit, and its pages written to the log, serve many requests' writes,
+//!   and a request sleeps once, in its flush, instead of once per write.
+//! - A unit returns from its flush only after a sync that started after its commit:
 //!   its work is in the log on disk, exactly as with `synchronous=FULL`. (SQLite
 //!   itself syncs the log before each checkpoint copies it into the database file.)
+//!   A failed commit fails the flush (and any later write) of every unit in it.
 //!
 //! Reads ([`Database::read`]) use separate connections with their own snapshot.
 #![forbid(unsafe_code)]
@@ -23,7 +28,7 @@ use std::collections::VecDeque;
 use std::fs::File;
 use std::panic::{AssertUnwindSafe, catch_unwind, resume_unwind};
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Condvar, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
@@ -42,11 +47,6 @@ const FAILURES_KEPT: usize = 64;
 pub struct Database {
     path: PathBuf,
     writer: Mutex<Writer>,
-    committed: Condvar,
-    queued: AtomicUsize,
-    /// A flush of the log is running: writers arriving meanwhile join the open
-    /// transaction, which the flush's leader commits when it is done.
-    flushing: std::sync::atomic::AtomicBool,
     /// Highest epoch whose COMMIT has completed (not necessarily flushed).
     last_committed: AtomicU64,
     flush: Mutex<Flush>,
@@ -87,9 +87,14 @@ impl Checkpointer {
         let conn = Connection::open(path)?;
         configure(&conn)?;
         // A RESTART checkpoint holds new writers off while it waits for readers: it
-        // gives up after this long (and tries again next time), so a write waits at
-        // most about this long for it, far below the writers' own busy timeout.
-        conn.busy_timeout(RESTART_PATIENCE)?;
+        // looks again every 100 µs (read transactions are that short) and gives up
+        // after RESTART_PATIENCE (trying again next time), so a write waits at most
+        // about that long for it. SQLite's own busy timeout sleeps 1, 2, 5, 10… ms
+        // between looks: a stall of milliseconds for every writer, every time.
+        conn.busy_handler(Some(|attempts| {
+            std::thread::sleep(BUSY_LOOK_EVERY);
+            BUSY_LOOK_EVERY * (attempts as u32) < RESTART_PATIENCE
+        }))?;
         let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
         let stopping = stop.clone();
         let thread = std::thread::Builder::new()
@@ -126,6 +131,56 @@ impl Drop for Checkpointer {
     }
 }
 
+/// The writes of one unit of work, such as an API request: each joins the open group
+/// transaction and returns at once, without waiting for a commit; the unit is
+/// acknowledged after [`Unit::flush`], which commits and syncs them all, sharing the
+/// commit and the sync with whatever other units wrote meanwhile. A unit dropped
+/// without a flush commits its writes (so no transaction is left open), but does not
+/// wait for the disk.
+pub struct Unit<'db> {
+    db: &'db Database,
+    /// The first and the latest group transaction holding the unit's writes; 0: none.
+    first: AtomicU64,
+    last: AtomicU64,
+}
+
+impl Unit<'_> {
+    fn joined(&self, epoch: u64) {
+        let _ = self
+            .first
+            .compare_exchange(0, epoch, Ordering::SeqCst, Ordering::SeqCst);
+        self.last.store(epoch, Ordering::SeqCst);
+    }
+
+    /// Runs `f` as one of the unit's writes, inside the open group transaction, and
+    /// returns as soon as `f` has run. Other writes see its work at once (they run on
+    /// the same connection); readers see it once it is committed ([`Unit::commit`], or
+    /// the flush). Refused if an earlier write of the unit was lost with a failed
+    /// commit, so a unit never builds on work that is gone.
+    pub fn write<T, E>(&self, f: impl FnOnce(&Connection) -> Result<T, E>) -> Result<T, E>
+    where
+        E: From<rusqlite::Error> + From<CommitFailed>,
+    {
+        self.db.write_in(self, f)
+    }
+
+    /// Returns once every write of the unit is committed: visible to readers.
+    pub fn commit(&self) -> Result<(), CommitFailed> {
+        self.db.commit_unit(self)
+    }
+
+    /// Returns once every write of the unit is committed and on disk.
+    pub fn flush(&self) -> Result<(), CommitFailed> {
+        self.db.flush_unit(self)
+    }
+}
+
+impl Drop for Unit<'_> {
+    fn drop(&mut self) {
+        let _ = self.db.commit_unit(self);
+    }
+}
+
 struct Writer {
     conn: Connection,
     /// The epoch of the open transaction, and when it began.
@@ -135,6 +190,23 @@ struct Writer {
     /// Highest epoch whose commit has finished (successfully or not).
     finished: u64,
     failures: VecDeque<(u64, String)>,
+}
+
+impl Writer {
+    /// Why a transaction holding some of `unit`'s writes failed to commit, if one did.
+    /// (A failure between the unit's first and last transaction counts, even if none of
+    /// the unit's writes was in it: erring towards an error answer is safe.)
+    fn failure_in(&self, unit: &Unit<'_>) -> Option<String> {
+        let first = unit.first.load(Ordering::SeqCst);
+        let last = unit.last.load(Ordering::SeqCst);
+        if first == 0 {
+            return None;
+        }
+        self.failures
+            .iter()
+            .find(|(e, _)| (first..=last).contains(e))
+            .map(|(_, why)| why.clone())
+    }
 }
 
 struct Flush {
@@ -160,10 +232,34 @@ impl std::fmt::Display for CommitFailed {
 impl std::error::Error for CommitFailed {}
 
 fn configure(conn: &Connection) -> rusqlite::Result<()> {
+    // Room for every statement the store and the vault use, so none is evicted and
+    // parsed again.
+    conn.set_prepared_statement_cache_capacity(128);
+    // Plans that do not depend on bound values: otherwise SQLite prepares a cached
+    // statement again each time a value its planner looked at is bound anew (it did,
+    // for every event's webhook-endpoint lookup).
+    conn.set_db_config(
+        rusqlite::config::DbConfig::SQLITE_DBCONFIG_ENABLE_QPSG,
+        true,
+    )?;
     conn.execute_batch(
-        "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL; PRAGMA foreign_keys=ON; PRAGMA busy_timeout=5000; \
+        "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL; PRAGMA foreign_keys=ON; \
          PRAGMA mmap_size=268435456; PRAGMA cache_size=-16384; PRAGMA temp_store=MEMORY;",
-    )
+    )?;
+    conn.busy_handler(Some(wait_briefly))
+}
+
+/// How often a connection waiting for a lock looks again.
+const BUSY_LOOK_EVERY: Duration = Duration::from_micros(100);
+
+/// How long a write waits for a lock held by another connection (a checkpoint, or
+/// another process such as the operator's command line) before failing.
+const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// Waits for a lock in short steps (see [`BUSY_LOOK_EVERY`]), at most [`BUSY_TIMEOUT`].
+fn wait_briefly(attempts: i32) -> bool {
+    std::thread::sleep(BUSY_LOOK_EVERY);
+    BUSY_LOOK_EVERY * (attempts as u32) < BUSY_TIMEOUT
 }
 
 /// Runs a fixed statement through the statement cache (no re-parsing).
@@ -193,9 +289,6 @@ impl Database {
                 finished: 0,
                 failures: VecDeque::new(),
             }),
-            committed: Condvar::new(),
-            queued: AtomicUsize::new(0),
-            flushing: std::sync::atomic::AtomicBool::new(false),
             last_committed: AtomicU64::new(0),
             flush: Mutex::new(Flush {
                 durable: 0,
@@ -227,34 +320,46 @@ impl Database {
     where
         E: From<rusqlite::Error> + From<CommitFailed>,
     {
-        let (value, epoch) = self.commit_write(f)?;
-        self.flush_through(epoch)?;
+        let unit = self.unit();
+        let value = unit.write(f)?;
+        unit.flush()?;
         Ok(value)
     }
 
     /// Runs `f` as part of a group commit and returns once it is committed: visible to
-    /// readers, and durable at the next [`Database::flush`] (or any later durable
-    /// write). For a unit of work made of several writes that must all be on disk
-    /// before it is acknowledged: write each with this, then flush once.
+    /// readers, and on disk at the next flush (the background checkpoint syncs the log
+    /// too). For a write whose durability may lag its answer by a moment.
     pub fn write_unflushed<T, E>(&self, f: impl FnOnce(&Connection) -> Result<T, E>) -> Result<T, E>
     where
         E: From<rusqlite::Error> + From<CommitFailed>,
     {
-        self.commit_write(f).map(|(value, _)| value)
+        let unit = self.unit();
+        let value = unit.write(f)?;
+        unit.commit()?;
+        Ok(value)
     }
 
-    /// Returns once every write committed so far is on disk.
-    pub fn flush(&self) -> Result<(), CommitFailed> {
-        self.flush_through(self.last_committed.load(Ordering::SeqCst))
+    /// A unit of work: writes acknowledged together (see [`Unit`]).
+    pub fn unit(&self) -> Unit<'_> {
+        Unit {
+            db: self,
+            first: AtomicU64::new(0),
+            last: AtomicU64::new(0),
+        }
     }
 
-    fn commit_write<T, E>(&self, f: impl FnOnce(&Connection) -> Result<T, E>) -> Result<(T, u64), E>
+    fn write_in<T, E>(
+        &self,
+        unit: &Unit<'_>,
+        f: impl FnOnce(&Connection) -> Result<T, E>,
+    ) -> Result<T, E>
     where
         E: From<rusqlite::Error> + From<CommitFailed>,
     {
-        self.queued.fetch_add(1, Ordering::SeqCst);
         let mut w = self.lock_writer();
-        self.queued.fetch_sub(1, Ordering::SeqCst);
+        if let Some(why) = w.failure_in(unit) {
+            return Err(CommitFailed(why).into());
+        }
         if w.open.is_none() {
             run(&w.conn, "BEGIN IMMEDIATE")?;
             w.last_epoch += 1;
@@ -270,39 +375,51 @@ impl Database {
         } else {
             run(&w.conn, "ROLLBACK TO writer").and_then(|()| run(&w.conn, "RELEASE writer"))
         };
-        if succeeded {
+        if succeeded && closed.is_ok() {
             w.members += 1;
+            unit.joined(epoch);
         }
-        // Commit now if the disk is idle and nobody is about to join; otherwise leave
-        // the transaction open for the next writer or the running flush's leader.
-        let idle = !self.flushing.load(Ordering::SeqCst) && self.queued.load(Ordering::SeqCst) == 0;
-        if idle || w.members >= MAX_BATCH || opened.elapsed() >= MAX_BATCH_AGE {
+        // A transaction is committed when a flush needs it, or when it is this full
+        // or this old; its writers do not wait for that.
+        if w.members >= MAX_BATCH || opened.elapsed() >= MAX_BATCH_AGE {
             self.commit(&mut w, epoch);
         }
-        let result = match outcome {
-            Err(panic) => {
-                drop(w);
-                resume_unwind(panic)
-            }
-            Ok(Err(e)) => return Err(e),
-            Ok(Ok(value)) => value,
+        drop(w);
+        let value = match outcome {
+            Err(panic) => resume_unwind(panic),
+            Ok(result) => result?,
         };
         closed?;
-        while w.finished < epoch {
-            let (guard, waited) = self
-                .committed
-                .wait_timeout(w, MAX_BATCH_AGE)
-                .unwrap_or_else(|p| p.into_inner());
-            w = guard;
-            // Nobody committed our transaction in time: do it ourselves.
-            if waited.timed_out() && w.finished < epoch && w.open.is_some_and(|(e, _)| e == epoch) {
-                self.commit(&mut w, epoch);
-            }
+        Ok(value)
+    }
+
+    fn commit_unit(&self, unit: &Unit<'_>) -> Result<(), CommitFailed> {
+        let epoch = unit.last.load(Ordering::SeqCst);
+        if epoch == 0 {
+            return Ok(());
         }
-        if let Some((_, why)) = w.failures.iter().find(|(e, _)| *e == epoch) {
-            return Err(CommitFailed(why.clone()).into());
+        let mut w = self.lock_writer();
+        if w.finished < epoch
+            && let Some((open, _)) = w.open
+        {
+            self.commit(&mut w, open);
         }
-        Ok((result, epoch))
+        match w.failure_in(unit) {
+            Some(why) => Err(CommitFailed(why)),
+            None => Ok(()),
+        }
+    }
+
+    fn flush_unit(&self, unit: &Unit<'_>) -> Result<(), CommitFailed> {
+        let epoch = unit.last.load(Ordering::SeqCst);
+        if epoch == 0 {
+            return Ok(());
+        }
+        self.flush_through(epoch)?;
+        match self.lock_writer().failure_in(unit) {
+            Some(why) => Err(CommitFailed(why)),
+            None => Ok(()),
+        }
     }
 
     fn commit(&self, w: &mut Writer, epoch: u64) {
@@ -318,14 +435,12 @@ impl Database {
         }
         w.open = None;
         w.finished = epoch;
-        self.committed.notify_all();
     }
 
-    /// Returns once the write-ahead log is on disk up to `epoch`'s commit.
+    /// Returns once every transaction up to `epoch` has finished and the log is on
+    /// disk up to the last of them that committed. Whether each commit succeeded is
+    /// the caller's to check ([`Writer::failure_in`]).
     fn flush_through(&self, epoch: u64) -> Result<(), CommitFailed> {
-        if epoch == 0 {
-            return Ok(());
-        }
         let mut f = self.flush.lock().unwrap_or_else(|p| p.into_inner());
         loop {
             if let Some((upto, why)) = &f.failed
@@ -340,19 +455,32 @@ impl Database {
                 f = self.flushed.wait(f).unwrap_or_else(|p| p.into_inner());
                 continue;
             }
-            // Lead a flush covering every commit finished so far.
+            // Lead a flush: commit the open transaction if it holds work to flush,
+            // then sync the log, covering every commit finished so far.
             f.in_progress = true;
-            self.flushing.store(true, Ordering::SeqCst);
-            let target = self.last_committed.load(Ordering::SeqCst);
-            let wal = match f.wal.take() {
+            drop(f);
+            let target = {
+                let mut w = self.lock_writer();
+                if w.finished < epoch
+                    && let Some((open, _)) = w.open
+                {
+                    self.commit(&mut w, open);
+                }
+                w.finished
+            };
+            let wal = match self
+                .flush
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .wal
+                .take()
+            {
                 Some(file) => Ok(file),
                 None => File::options().append(true).open(wal_path(&self.path)),
             };
-            drop(f);
             let outcome = wal.and_then(|file| file.sync_data().map(|()| file));
-            // What accumulated during the flush is committed now, by its leader, so its
-            // writers can lead the next flush.
-            self.flushing.store(false, Ordering::SeqCst);
+            // What accumulated during the sync is committed now, by its leader, so its
+            // writers find it committed and one of them leads the next sync.
             {
                 let mut w = self.lock_writer();
                 if let Some((open_epoch, _)) = w.open
@@ -385,9 +513,12 @@ impl Database {
             None => {
                 let c = Connection::open(&self.path)?;
                 configure(&c)?;
-                // Reads come through the memory map; a small page cache keeps the
-                // cache reset at the start of each read transaction cheap.
-                c.execute_batch("PRAGMA query_only=ON; PRAGMA cache_size=64")?;
+                // No memory map for readers: SQLite drops a reader's whole mapping
+                // whenever the log changed since its last read transaction, which
+                // under steady writes is every one, and unmapping costs every core a
+                // TLB shootdown. Pages are read into a small cache instead (the cache
+                // is reset at the start of each such read transaction, so small is cheap).
+                c.execute_batch("PRAGMA query_only=ON; PRAGMA mmap_size=0; PRAGMA cache_size=64")?;
                 c
             }
         };
@@ -542,14 +673,16 @@ mod tests {
                 let db = db.clone();
                 std::thread::spawn(move || {
                     for _ in 0..25 {
-                        db.write(|c| {
+                        let unit = db.unit();
+                        unit.write(|c| {
                             c.execute("INSERT INTO t (v) VALUES (1)", [])
                                 .map_err(E::from)
                         })
                         .unwrap();
-                        let committed = db.last_committed.load(Ordering::SeqCst);
+                        unit.flush().unwrap();
+                        let mine = unit.last.load(Ordering::SeqCst);
                         let durable = db.flush.lock().unwrap().durable;
-                        assert!(durable >= 1 && durable <= committed);
+                        assert!(mine >= 1 && durable >= mine);
                     }
                 })
             })
@@ -557,26 +690,109 @@ mod tests {
         for t in threads {
             t.join().unwrap();
         }
+        assert_eq!(count(&db), 200);
         let durable = db.flush.lock().unwrap().durable;
         assert_eq!(durable, db.last_committed.load(Ordering::SeqCst));
     }
 
     #[test]
-    fn unflushed_writes_are_visible_and_a_flush_makes_them_durable() {
+    fn a_units_writes_are_seen_by_writers_at_once_by_readers_once_committed() {
         let (_dir, db) = db();
+        let unit = db.unit();
         for v in 0..3 {
-            db.write_unflushed(|c| {
+            unit.write(|c| {
                 c.execute("INSERT INTO t (v) VALUES (?1)", [v])
                     .map_err(E::from)
             })
             .unwrap();
         }
+        // Not committed yet: readers do not see the rows, other writers do.
+        assert_eq!(count(&db), 0);
+        let seen = db
+            .unit()
+            .write(|c| {
+                c.query_row("SELECT count(*) FROM t", [], |r| r.get::<_, i64>(0))
+                    .map_err(E::from)
+            })
+            .unwrap();
+        assert_eq!(seen, 3);
+        unit.commit().unwrap();
         assert_eq!(count(&db), 3);
-        db.flush().unwrap();
-        assert_eq!(
-            db.flush.lock().unwrap().durable,
-            db.last_committed.load(Ordering::SeqCst)
+        unit.flush().unwrap();
+        assert!(db.flush.lock().unwrap().durable >= unit.last.load(Ordering::SeqCst));
+    }
+
+    #[test]
+    fn a_dropped_unit_leaves_no_transaction_open() {
+        let (dir, db) = db();
+        {
+            let unit = db.unit();
+            unit.write(|c| {
+                c.execute("INSERT INTO t (v) VALUES (1)", [])
+                    .map_err(E::from)
+            })
+            .unwrap();
+        }
+        assert_eq!(count(&db), 1);
+        // Another process could take the write lock at once.
+        let other = Connection::open(dir.path().join("t.db")).unwrap();
+        other.busy_timeout(Duration::ZERO).unwrap();
+        other.execute_batch("BEGIN IMMEDIATE; COMMIT").unwrap();
+    }
+
+    #[test]
+    fn a_failed_commit_fails_every_unit_in_it_and_their_later_writes() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = Database::open(
+            &dir.path().join("t.db"),
+            "CREATE TABLE p (id INTEGER PRIMARY KEY);
+             CREATE TABLE c (p INTEGER REFERENCES p(id) DEFERRABLE INITIALLY DEFERRED);",
+        )
+        .unwrap();
+        let (bad, bystander) = (db.unit(), db.unit());
+        // A deferred foreign key is checked at COMMIT: this write succeeds, its commit fails.
+        bad.write(|c| {
+            c.execute("INSERT INTO c (p) VALUES (42)", [])
+                .map_err(E::from)
+        })
+        .unwrap();
+        bystander
+            .write(|c| {
+                c.execute("INSERT INTO p (id) VALUES (1)", [])
+                    .map_err(E::from)
+            })
+            .unwrap();
+        assert!(
+            bystander.flush().is_err(),
+            "its write shared the failed commit"
         );
+        assert!(bad.flush().is_err());
+        let later = bad.write(|c| {
+            c.execute("INSERT INTO p (id) VALUES (2)", [])
+                .map_err(E::from)
+        });
+        assert!(
+            matches!(later, Err(E::Commit(_))),
+            "a unit does not build on lost work"
+        );
+        let n: i64 = db
+            .read(|c| {
+                c.query_row(
+                    "SELECT (SELECT count(*) FROM p) + (SELECT count(*) FROM c)",
+                    [],
+                    |r| r.get(0),
+                )
+            })
+            .unwrap();
+        assert_eq!(n, 0);
+        // The database goes on: a new unit writes and flushes.
+        let next = db.unit();
+        next.write(|c| {
+            c.execute("INSERT INTO p (id) VALUES (3)", [])
+                .map_err(E::from)
+        })
+        .unwrap();
+        next.flush().unwrap();
     }
 
     #[test]

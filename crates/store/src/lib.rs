@@ -152,21 +152,12 @@ impl Store {
             .map_err(WriteError::into_caller)
     }
 
-    /// Like [`Store::write`], but returns once committed, before the commit is on disk.
-    /// For a unit of work of several writes acknowledged together: the caller must
-    /// [`Store::flush`] before acknowledging anything.
-    pub fn write_unflushed<T, E: From<StoreError>>(
-        &self,
-        f: impl FnOnce(&Tx<'_>) -> Result<T, E>,
-    ) -> Result<T, E> {
-        self.db
-            .write_unflushed(|conn| f(&Tx { conn }).map_err(WriteError::Caller))
-            .map_err(WriteError::into_caller)
-    }
-
-    /// Returns once every write committed so far is on disk.
-    pub fn flush(&self) -> Result<(), StoreError> {
-        self.db.flush().map_err(|e| StoreError::new(e.to_string()))
+    /// A unit of work: the writes of one request, acknowledged together after
+    /// [`Unit::flush`] (see [`tessera_durable::Unit`]).
+    pub fn unit(&self) -> Unit<'_> {
+        Unit {
+            inner: self.db.unit(),
+        }
     }
 
     /// Runs `f` on a consistent snapshot of committed data.
@@ -177,6 +168,38 @@ impl Store {
         self.db
             .read(|conn| f(&Tx { conn }).map_err(WriteError::Caller))
             .map_err(WriteError::into_caller)
+    }
+}
+
+/// The writes of one request: each returns as soon as it has run (later writes see
+/// it, readers only once committed); the request answers only after [`Unit::flush`].
+pub struct Unit<'s> {
+    inner: tessera_durable::Unit<'s>,
+}
+
+impl Unit<'_> {
+    /// Runs `f` as one of the unit's writes. If it fails, its work is rolled back.
+    pub fn write<T, E: From<StoreError>>(
+        &self,
+        f: impl FnOnce(&Tx<'_>) -> Result<T, E>,
+    ) -> Result<T, E> {
+        self.inner
+            .write(|conn| f(&Tx { conn }).map_err(WriteError::Caller))
+            .map_err(WriteError::into_caller)
+    }
+
+    /// Returns once the unit's writes so far are committed: visible to reads.
+    pub fn commit(&self) -> Result<(), StoreError> {
+        self.inner
+            .commit()
+            .map_err(|e| StoreError::new(e.to_string()))
+    }
+
+    /// Returns once the unit's writes so far are committed and on disk.
+    pub fn flush(&self) -> Result<(), StoreError> {
+        self.inner
+            .flush()
+            .map_err(|e| StoreError::new(e.to_string()))
     }
 }
 

@@ -258,9 +258,9 @@ fn attempt(
     };
     // The attempt (intent, fence) is on disk before the card goes to the processor:
     // whatever a connector does upstream, Tessera has a record of having asked.
-    if let Err(e) = ctx.app.store.flush() {
+    if let Err(e) = ctx.flush() {
         release_fence(ctx, &pi_id);
-        return Err(e.into());
+        return Err(e);
     }
     let authorization = if blocked {
         // Blocked by the engine or a rule: never sent to the processor.
@@ -566,6 +566,7 @@ pub(crate) fn complete_challenge(
     };
     let caller = Caller::shopper(scope);
     let request_id = random::object_id("req_");
+    let unit = app.store.unit();
     let ctx = Ctx {
         app,
         caller: &caller,
@@ -573,6 +574,7 @@ pub(crate) fn complete_challenge(
         idempotency_key: None,
         now: unix_now(),
         client_ip: None,
+        unit: &unit,
     };
     let (doc, private, pm, pm_private, rules, settings) = ctx.write(|tx| {
         let found = load(tx, &ctx, ObjectKind::PaymentIntent, pi_id, "intent")?;
@@ -611,7 +613,7 @@ pub(crate) fn complete_challenge(
     })?;
     let return_url = private["return_url"].as_str().map(str::to_owned);
     if !authenticated {
-        app.store.flush()?;
+        ctx.flush()?;
         return Ok((doc, return_url));
     }
     let doc = match attempt(&ctx, doc, private, pm, &pm_private, &rules, &settings) {
@@ -620,6 +622,6 @@ pub(crate) fn complete_challenge(
         Err(e) => return Err(e),
     };
     // Answered to the shopper's browser: on disk first, like every API answer.
-    app.store.flush()?;
+    ctx.flush()?;
     Ok((doc, return_url))
 }

@@ -5,9 +5,10 @@ use serde_json::Value;
 
 use crate::{Scope, StoreError, Tx};
 
-/// An object to insert.
+/// An object to insert. Its document is anything that serialises to the wire JSON
+/// (usually a `Value`; an event borrows the object it carries instead of copying it).
 #[derive(Debug)]
-pub struct NewObject<'a> {
+pub struct NewObject<'a, D: serde::Serialize + ?Sized = Value> {
     /// Its id (`pi_…`).
     pub id: &'a str,
     /// Its kind, the wire `object` name.
@@ -19,7 +20,7 @@ pub struct NewObject<'a> {
     /// Second indexed reference.
     pub ref2: Option<&'a str>,
     /// The wire document.
-    pub doc: &'a Value,
+    pub doc: &'a D,
     /// State never shown on the wire.
     pub private: Option<&'a Value>,
 }
@@ -76,7 +77,12 @@ pub struct ListPage {
 
 impl Tx<'_> {
     /// Inserts a new object.
-    pub fn insert_object(&self, scope: &Scope, obj: &NewObject<'_>) -> Result<(), StoreError> {
+    pub fn insert_object<D: serde::Serialize + ?Sized>(
+        &self,
+        scope: &Scope,
+        obj: &NewObject<'_, D>,
+    ) -> Result<(), StoreError> {
+        let doc = serde_json::to_string(obj.doc)?;
         self.conn.prepare_cached("INSERT INTO objects (id, account, livemode, kind, created, ref1, ref2, doc, private)
              VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)")?.execute(
             params![
@@ -87,7 +93,7 @@ impl Tx<'_> {
                 obj.created,
                 obj.ref1,
                 obj.ref2,
-                obj.doc.to_string(),
+                doc,
                 obj.private.map(Value::to_string),
             ],
         )?;

@@ -141,67 +141,106 @@ impl ConfirmRequest {
 /// Confirms intent `id`: resolves the payment method, fences the attempt, authorizes.
 pub(crate) fn run(ctx: &Ctx<'_>, id: &str, mut request: ConfirmRequest) -> Outcome<Value> {
     let new_pm = request.payment_method(ctx)?;
-    let (doc, private, pm, pm_private, rules, settings) = ctx.write(|tx| {
-        let found = load(tx, ctx, ObjectKind::PaymentIntent, id, "intent")?;
-        let mut doc = found.doc;
-        let mut private = if found.private.is_object() { found.private } else { json!({}) };
-        status_of(&doc).allows(Action::Confirm)?;
-        if attempt_in_flight(&private, ctx.now) {
-            return Err(ApiError::idempotency_in_flight()
-                .with_code("payment_intent_unexpected_state")
-                .into());
+    let fenced = ctx.write(|tx| fence(tx, ctx, id, new_pm.as_ref(), &request))?;
+    attempt(ctx, fenced)
+}
+
+/// An intent fenced for one authorization attempt, with what the attempt needs.
+pub(super) struct Fenced {
+    doc: Value,
+    private: Value,
+    pm: Value,
+    pm_private: Value,
+    rules: Vec<Value>,
+    settings: Value,
+}
+
+/// Checks that intent `id` can be confirmed with the request's payment method (or its
+/// own) and marks the attempt as started: the fence that keeps a second confirmation
+/// out while this one is with the processor. Writes only at its end, so a refusal
+/// leaves nothing behind.
+pub(super) fn fence(
+    tx: &Tx<'_>,
+    ctx: &Ctx<'_>,
+    id: &str,
+    new_pm: Option<&Value>,
+    request: &ConfirmRequest,
+) -> Outcome<Fenced> {
+    let found = load(tx, ctx, ObjectKind::PaymentIntent, id, "intent")?;
+    let mut doc = found.doc;
+    let mut private = if found.private.is_object() {
+        found.private
+    } else {
+        json!({})
+    };
+    status_of(&doc).allows(Action::Confirm)?;
+    if attempt_in_flight(&private, ctx.now) {
+        return Err(ApiError::idempotency_in_flight()
+            .with_code("payment_intent_unexpected_state")
+            .into());
+    }
+    let pm_id = match &new_pm {
+        Some(pm) => {
+            private["authenticated"] = json!(false);
+            pm["id"].as_str().unwrap_or_default().to_owned()
         }
-        let pm_id = match &new_pm {
-            Some(pm) => {
-                private["authenticated"] = json!(false);
-                pm["id"].as_str().unwrap_or_default().to_owned()
-            }
-            None => match doc["payment_method"].as_str() {
-                Some(pm_id) => pm_id.to_owned(),
-                None => {
-                    return Err(ApiError::invalid_request(
-                        "payment_method",
-                        "You cannot confirm this PaymentIntent because it's missing a payment method. Pass payment_method or payment_method_data.",
-                    )
-                    .with_code("payment_intent_unexpected_state")
-                    .into());
-                }
-            },
-        };
-        // Read inside this transaction: the card's saved-for-later state travels with it.
-        let stored_pm = load(tx, ctx, ObjectKind::PaymentMethod, &pm_id, "payment_method")?;
-        let (pm, pm_private) = (stored_pm.doc, stored_pm.private);
-        if let (Some(pm_customer), Some(pi_customer)) = (pm["customer"].as_str(), doc["customer"].as_str())
-            && pm_customer != pi_customer {
+        None => match doc["payment_method"].as_str() {
+            Some(pm_id) => pm_id.to_owned(),
+            None => {
                 return Err(ApiError::invalid_request(
                     "payment_method",
-                    "The PaymentMethod belongs to a different customer than this PaymentIntent.",
+                    "You cannot confirm this PaymentIntent because it's missing a payment method. Pass payment_method or payment_method_data.",
                 )
+                .with_code("payment_intent_unexpected_state")
                 .into());
             }
-        if let Some(email) = &request.receipt_email {
-            doc["receipt_email"] = json!(email);
-        }
-        if let Some(sfu) = &request.setup_future_usage {
-            doc["setup_future_usage"] = if sfu.is_empty() { Value::Null } else { json!(sfu) };
-        }
-        if let Some(m) = &request.capture_method {
-            doc["capture_method"] = json!(m);
-        }
-        if let Some(choice) = &request.three_d_secure {
-            doc["payment_method_options"]["card"]["request_three_d_secure"] = json!(choice);
-        }
-        doc["payment_method"] = pm["id"].clone();
-        private["return_url"] = json!(request.return_url);
-        private["off_session"] = json!(request.off_session.unwrap_or(false));
-        private["error_on_requires_action"] = json!(request.error_on_requires_action.unwrap_or(false));
-        private["attempt_started"] = json!(ctx.now);
-        save(tx, ctx, &doc, &private)?;
-        let rules = radar_rules::account_rules(tx, ctx.scope())?;
-        let settings = tx.account_settings(&ctx.scope().account)?;
-        Ok::<_, Failure>((doc, private, pm, pm_private, rules, settings))
-    })?;
-    attempt(ctx, doc, private, pm, &pm_private, &rules, &settings)
+        },
+    };
+    // Read inside this transaction: the card's saved-for-later state travels with it.
+    let stored_pm = load(tx, ctx, ObjectKind::PaymentMethod, &pm_id, "payment_method")?;
+    let (pm, pm_private) = (stored_pm.doc, stored_pm.private);
+    if let (Some(pm_customer), Some(pi_customer)) =
+        (pm["customer"].as_str(), doc["customer"].as_str())
+        && pm_customer != pi_customer
+    {
+        return Err(ApiError::invalid_request(
+            "payment_method",
+            "The PaymentMethod belongs to a different customer than this PaymentIntent.",
+        )
+        .into());
+    }
+    if let Some(email) = &request.receipt_email {
+        doc["receipt_email"] = json!(email);
+    }
+    if let Some(sfu) = &request.setup_future_usage {
+        doc["setup_future_usage"] = if sfu.is_empty() {
+            Value::Null
+        } else {
+            json!(sfu)
+        };
+    }
+    if let Some(m) = &request.capture_method {
+        doc["capture_method"] = json!(m);
+    }
+    if let Some(choice) = &request.three_d_secure {
+        doc["payment_method_options"]["card"]["request_three_d_secure"] = json!(choice);
+    }
+    doc["payment_method"] = pm["id"].clone();
+    private["return_url"] = json!(request.return_url);
+    private["off_session"] = json!(request.off_session.unwrap_or(false));
+    private["error_on_requires_action"] = json!(request.error_on_requires_action.unwrap_or(false));
+    private["attempt_started"] = json!(ctx.now);
+    save(tx, ctx, &doc, &private)?;
+    let rules = radar_rules::account_rules(tx, ctx.scope())?;
+    let settings = tx.account_settings(&ctx.scope().account)?;
+    Ok(Fenced {
+        doc,
+        private,
+        pm,
+        pm_private,
+        rules,
+        settings,
+    })
 }
 
 fn release_fence(ctx: &Ctx<'_>, id: &str) {
@@ -217,15 +256,16 @@ fn release_fence(ctx: &Ctx<'_>, id: &str) {
 }
 
 /// One authorization attempt for a fenced intent, and its recorded outcome.
-fn attempt(
-    ctx: &Ctx<'_>,
-    doc: Value,
-    private: Value,
-    pm: Value,
-    pm_private: &Value,
-    rules: &[Value],
-    settings: &Value,
-) -> Outcome<Value> {
+pub(super) fn attempt(ctx: &Ctx<'_>, fenced: Fenced) -> Outcome<Value> {
+    let Fenced {
+        doc,
+        private,
+        pm,
+        pm_private,
+        rules,
+        settings,
+    } = fenced;
+    let (pm_private, rules, settings) = (&pm_private, &rules[..], &settings);
     let pi_id = doc["id"].as_str().unwrap_or_default().to_owned();
     let pm_id = pm["id"].as_str().unwrap_or_default();
     let mut three_d_secure = if private["authenticated"] == true {
@@ -576,7 +616,7 @@ pub(crate) fn complete_challenge(
         client_ip: None,
         unit: &unit,
     };
-    let (doc, private, pm, pm_private, rules, settings) = ctx.write(|tx| {
+    let fenced = ctx.write(|tx| {
         let found = load(tx, &ctx, ObjectKind::PaymentIntent, pi_id, "intent")?;
         let expected = found.private["challenge_token"].as_str().unwrap_or_default();
         if found.doc["status"] != "requires_action" || expected.is_empty() || !constant_time_eq(expected.as_bytes(), token.as_bytes()) {
@@ -609,14 +649,14 @@ pub(crate) fn complete_challenge(
         }
         let rules = radar_rules::account_rules(tx, ctx.scope())?;
         let settings = tx.account_settings(&ctx.scope().account)?;
-        Ok::<_, Failure>((doc, private, pm, pm_private, rules, settings))
+        Ok::<_, Failure>(Fenced { doc, private, pm, pm_private, rules, settings })
     })?;
-    let return_url = private["return_url"].as_str().map(str::to_owned);
+    let return_url = fenced.private["return_url"].as_str().map(str::to_owned);
     if !authenticated {
         ctx.flush()?;
-        return Ok((doc, return_url));
+        return Ok((fenced.doc, return_url));
     }
-    let doc = match attempt(&ctx, doc, private, pm, &pm_private, &rules, &settings) {
+    let doc = match attempt(&ctx, fenced) {
         Ok(doc) => doc,
         Err(Failure::Api(e)) if e.payment_intent.is_some() => e.payment_intent.unwrap_or_default(),
         Err(e) => return Err(e),

@@ -268,12 +268,25 @@ pub(crate) fn create(ctx: &Ctx<'_>, p: &mut Params) -> Outcome<Value> {
     ] {
         doc[field] = strings[field].take();
     }
+    if confirm {
+        // Created and fenced for its first attempt in one write. A payment method or
+        // confirmation that is refused still leaves the intent created, as when the
+        // two were separate steps: the fence writes nothing unless it succeeds.
+        let new_pm = confirm_request.payment_method(ctx);
+        let fenced = ctx.write(move |tx| {
+            if let Some(c) = doc["customer"].as_str() {
+                customer_exists(tx, ctx, c)?;
+            }
+            insert(tx, ctx, &doc, &json!({}))?;
+            Ok::<_, crate::pipeline::Failure>(match new_pm {
+                Ok(pm) => confirm::fence(tx, ctx, &id, pm.as_ref(), &confirm_request),
+                Err(refused) => Err(refused),
+            })
+        })??;
+        return confirm::attempt(ctx, fenced);
+    }
     // A payment method given without confirm=true is attached now.
-    let payment_method = if confirm {
-        None
-    } else {
-        confirm_request.payment_method(ctx)?
-    };
+    let payment_method = confirm_request.payment_method(ctx)?;
     let doc = ctx.write(|tx| {
         if let Some(c) = doc["customer"].as_str() {
             customer_exists(tx, ctx, c)?;
@@ -290,9 +303,6 @@ pub(crate) fn create(ctx: &Ctx<'_>, p: &mut Params) -> Outcome<Value> {
         insert(tx, ctx, &doc, &json!({}))?;
         Ok::<_, crate::pipeline::Failure>(doc)
     })?;
-    if confirm {
-        return confirm::run(ctx, &id, confirm_request);
-    }
     Ok(doc)
 }
 

@@ -300,6 +300,65 @@ mod tests {
     }
 
     #[test]
+    fn lists_by_reference_use_the_partial_indexes() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(&dir.path().join("t.db")).unwrap();
+        for (column, index) in [
+            ("ref1", "objects_by_ref1_set"),
+            ("ref2", "objects_by_ref2_set"),
+        ] {
+            let sql = format!(
+                "EXPLAIN QUERY PLAN SELECT doc FROM objects WHERE account = ? AND livemode = ? AND kind = ? AND deleted = 0 AND {column} = ? ORDER BY seq DESC LIMIT ?"
+            );
+            let plan: Vec<String> = store
+                .read(|tx| {
+                    let mut stmt = tx.conn.prepare(&sql)?;
+                    let rows = stmt
+                        .query_map(
+                            rusqlite::params!["acct_a", false, "charge", "pi_1", 11],
+                            |r| r.get::<_, String>(3),
+                        )?
+                        .collect::<Result<Vec<_>, _>>()?;
+                    Ok::<_, StoreError>(rows)
+                })
+                .unwrap();
+            assert!(
+                plan.iter().any(|step| step.contains(index)),
+                "{column} lookups should use {index}: {plan:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_store_from_the_first_schema_gets_the_partial_indexes() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("t.db");
+        drop(Store::open(&path).unwrap());
+        {
+            let old = rusqlite::Connection::open(&path).unwrap();
+            old.execute_batch(
+                "DROP INDEX objects_by_ref1_set; DROP INDEX objects_by_ref2_set;
+                 CREATE INDEX objects_by_ref1 ON objects(account, livemode, kind, ref1, seq);
+                 CREATE INDEX objects_by_ref2 ON objects(account, livemode, kind, ref2, seq);",
+            )
+            .unwrap();
+        }
+        let store = Store::open(&path).unwrap();
+        let names: Vec<String> = store
+            .read(|tx| {
+                let mut stmt = tx.conn.prepare(
+                    "SELECT name FROM sqlite_schema WHERE type = 'index' AND name LIKE 'objects_by_ref%' ORDER BY name",
+                )?;
+                let rows = stmt
+                    .query_map([], |r| r.get::<_, String>(0))?
+                    .collect::<Result<Vec<_>, _>>()?;
+                Ok::<_, StoreError>(rows)
+            })
+            .unwrap();
+        assert_eq!(names, ["objects_by_ref1_set", "objects_by_ref2_set"]);
+    }
+
+    #[test]
     fn pages_walk_newest_first_in_both_directions() {
         let dir = tempfile::tempdir().unwrap();
         let store = Store::open(&dir.path().join("t.db")).unwrap();

@@ -31,3 +31,9 @@ impl From<serde_json::Error> for StoreError {
         StoreError(format!("stored document is not valid JSON: {e}"))
     }
 }
+
+impl From<tessera_durable::CommitFailed> for StoreError {
+    fn from(e: tessera_durable::CommitFailed) -> StoreError {
+        StoreError(e.to_string())
+    }
+}

@@ -134,7 +134,7 @@ impl<E> From<rusqlite::Error> for WriteError<E> {
 
 impl<E> From<CommitFailed> for WriteError<E> {
     fn from(e: CommitFailed) -> Self {
-        WriteError::Store(StoreError::new(e.to_string()))
+        WriteError::Store(e.into())
     }
 }
 
@@ -195,16 +195,12 @@ impl Unit<'_> {
 
     /// Returns once the unit's writes so far are committed: visible to reads.
     pub fn commit(&self) -> Result<(), StoreError> {
-        self.inner
-            .commit()
-            .map_err(|e| StoreError::new(e.to_string()))
+        Ok(self.inner.commit()?)
     }
 
     /// Returns once the unit's writes so far are committed and on disk.
     pub fn flush(&self) -> Result<(), StoreError> {
-        self.inner
-            .flush()
-            .map_err(|e| StoreError::new(e.to_string()))
+        Ok(self.inner.flush()?)
     }
 }
 

@@ -144,8 +144,16 @@ fn subscribed_endpoints(
     scope: &tessera_store::Scope,
     kind: &str,
 ) -> Outcome<Vec<String>> {
-    Ok(tx
-        .objects_of_kind(scope, "webhook_endpoint", 100)?
+    let query = tessera_store::ListQuery {
+        kind: "webhook_endpoint",
+        limit: 100,
+        ..Default::default()
+    };
+    let Some(page) = tx.list_objects(scope, &query)? else {
+        return Ok(Vec::new());
+    };
+    Ok(page
+        .data
         .iter()
         .filter(|e| e["status"] == "enabled")
         .filter(|e| {

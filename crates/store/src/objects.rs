@@ -183,29 +183,6 @@ impl Tx<'_> {
             .optional()?)
     }
 
-    /// Every live object of a kind in the scope, newest first, at most `limit`: one
-    /// fixed, cached statement, for lookups on the payment path (an event's webhook
-    /// endpoints) where [`Tx::list_objects`]' query building would be the cost.
-    pub fn objects_of_kind(
-        &self,
-        scope: &Scope,
-        kind: &str,
-        limit: u32,
-    ) -> Result<Vec<Value>, StoreError> {
-        let mut stmt = self.conn.prepare_cached(
-            "SELECT doc FROM objects WHERE account = ?1 AND livemode = ?2 AND kind = ?3 AND deleted = 0 ORDER BY seq DESC LIMIT ?4",
-        )?;
-        let docs = stmt
-            .query_map(params![scope.account, scope.livemode, kind, limit], |r| {
-                r.get::<_, String>(0)
-            })?
-            .collect::<Result<Vec<_>, _>>()?;
-        Ok(docs
-            .iter()
-            .map(|d| serde_json::from_str(d))
-            .collect::<Result<Vec<Value>, _>>()?)
-    }
-
     /// Lists objects newest first. A cursor id that names no object of the kind gives
     /// `Ok(None)`, so the API can name the bad parameter.
     pub fn list_objects(

@@ -273,18 +273,20 @@ pub fn checkout_pay(
     let shopper = crate::auth::Caller::shopper(scope.clone());
     // The card passes through here on its way to the vault: wiped once sent.
     let body = zeroize::Zeroizing::new(body.finish());
-    let (status, answer) = app.call_with(
-        "POST",
-        "/v1/payment_methods",
-        (None, None),
-        body.as_bytes(),
-        Some(&shopper),
-        connection,
-    );
-    if status != 200 {
-        return CheckoutStep::Error(message_of(&answer));
-    }
-    let pm: Value = serde_json::from_str(&answer).unwrap_or_default();
+    // A POST through the pipeline as the shopper: the answer, or the step that shows
+    // its error.
+    let post = |path: &str, body: &[u8]| -> Result<Value, CheckoutStep> {
+        let (status, answer) =
+            app.call_with("POST", path, (None, None), body, Some(&shopper), connection);
+        if status != 200 {
+            return Err(CheckoutStep::Error(message_of(&answer)));
+        }
+        Ok(serde_json::from_str(&answer).unwrap_or_default())
+    };
+    let pm = match post("/v1/payment_methods", body.as_bytes()) {
+        Ok(pm) => pm,
+        Err(step) => return step,
+    };
     let return_url = format!("{}/checkout/{id}/return", app.config.browser_base());
     let confirm = form_urlencoded::Serializer::new(String::new())
         .append_pair("payment_method", pm["id"].as_str().unwrap_or_default())
@@ -294,18 +296,13 @@ pub fn checkout_pay(
         )
         .append_pair("return_url", &return_url)
         .finish();
-    let (status, answer) = app.call_with(
-        "POST",
+    let intent = match post(
         &format!("/v1/payment_intents/{intent_id}/confirm"),
-        (None, None),
         confirm.as_bytes(),
-        Some(&shopper),
-        connection,
-    );
-    if status != 200 {
-        return CheckoutStep::Error(message_of(&answer));
-    }
-    let intent: Value = serde_json::from_str(&answer).unwrap_or_default();
+    ) {
+        Ok(intent) => intent,
+        Err(step) => return step,
+    };
     match intent["status"].as_str() {
         Some("requires_action") => CheckoutStep::Redirect(
             intent["next_action"]["redirect_to_url"]["url"]

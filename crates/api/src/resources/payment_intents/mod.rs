@@ -274,10 +274,7 @@ pub(crate) fn create(ctx: &Ctx<'_>, p: &mut Params) -> Outcome<Value> {
         // two were separate steps: the fence writes nothing unless it succeeds.
         let new_pm = confirm_request.payment_method(ctx);
         let fenced = ctx.write(move |tx| {
-            if let Some(c) = doc["customer"].as_str() {
-                customer_exists(tx, ctx, c)?;
-            }
-            insert(tx, ctx, &doc, &json!({}))?;
+            insert_new(tx, ctx, &doc)?;
             Ok::<_, crate::pipeline::Failure>(match new_pm {
                 Ok(pm) => confirm::fence(tx, ctx, &id, pm.as_ref(), &confirm_request),
                 Err(refused) => Err(refused),
@@ -287,23 +284,24 @@ pub(crate) fn create(ctx: &Ctx<'_>, p: &mut Params) -> Outcome<Value> {
     }
     // A payment method given without confirm=true is attached now.
     let payment_method = confirm_request.payment_method(ctx)?;
-    let doc = ctx.write(|tx| {
-        if let Some(c) = doc["customer"].as_str() {
-            customer_exists(tx, ctx, c)?;
-        }
-        let mut doc = doc.clone();
-        if let Some(pm) = &payment_method {
-            doc["payment_method"] = pm["id"].clone();
-            doc["status"] = json!(
-                PaymentIntentStatus::RequiresPaymentMethod
-                    .apply(Transition::PaymentMethodAttached)?
-                    .as_str()
-            );
-        }
-        insert(tx, ctx, &doc, &json!({}))?;
-        Ok::<_, crate::pipeline::Failure>(doc)
-    })?;
+    if let Some(pm) = &payment_method {
+        doc["payment_method"] = pm["id"].clone();
+        doc["status"] = json!(
+            PaymentIntentStatus::RequiresPaymentMethod
+                .apply(Transition::PaymentMethodAttached)?
+                .as_str()
+        );
+    }
+    ctx.write(|tx| insert_new(tx, ctx, &doc))?;
     Ok(doc)
+}
+
+/// Inserts a new intent, once its customer (if it names one) is known to exist.
+fn insert_new(tx: &Tx<'_>, ctx: &Ctx<'_>, doc: &Value) -> Outcome<()> {
+    if let Some(c) = doc["customer"].as_str() {
+        customer_exists(tx, ctx, c)?;
+    }
+    insert(tx, ctx, doc, &json!({}))
 }
 
 /// Checks a `client_secret` against the intent's, in constant time.

@@ -28,8 +28,9 @@ use std::collections::VecDeque;
 use std::fs::File;
 use std::panic::{AssertUnwindSafe, catch_unwind, resume_unwind};
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Condvar, Mutex, MutexGuard};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::thread::Thread;
 use std::time::{Duration, Instant};
 
 use rusqlite::Connection;
@@ -47,9 +48,14 @@ const FAILURES_KEPT: usize = 64;
 pub struct Database {
     path: PathBuf,
     writer: Mutex<Writer>,
-    /// Highest epoch whose COMMIT has completed (not necessarily flushed).
+    /// [`Writer::finished`], readable without the write lock.
+    finished: AtomicU64,
+    /// The epoch of the latest failed commit (0: none), readable without the write lock:
+    /// a unit that began after it needs no look at [`Writer::failures`].
+    latest_failure: AtomicU64,
     flush: Mutex<Flush>,
-    flushed: Condvar,
+    /// Every commit up to this epoch is on disk ([`Flush`] holds it; read without it).
+    durable: AtomicU64,
     readers: Mutex<Vec<Connection>>,
     _checkpointer: Checkpointer,
 }
@@ -59,13 +65,16 @@ pub struct Database {
 ///
 /// Passive checkpoints never block writers, but under sustained load they never let
 /// the log start over either: some reader always holds a snapshot inside it, and the
-/// log kept growing (36 GB after ten minutes at ~450 payments/s). So when the log
-/// holds more than [`RESTART_AFTER_FRAMES`] frames, the checkpoint is a RESTART one:
-/// it waits for the readers of old snapshots to finish (reads are short) and holds off
-/// new writers meanwhile, so the next commit writes the log from its beginning; and the
-/// log file is cut back to [`WAL_SIZE_LIMIT`] when that happens.
+/// log kept growing (36 GB after ten minutes at ~450 payments/s). So when a passive
+/// checkpoint finds the log longer than [`RESTART_AFTER_FRAMES`] frames, a RESTART one
+/// follows at once: it takes the write lock between two group transactions, copies
+/// what was written since the passive one, syncs the database file and waits for the
+/// readers of old snapshots to finish (reads are short), holding new writers off
+/// meanwhile, so the next commit writes the log from its beginning; and the log file
+/// is cut back to [`WAL_SIZE_LIMIT`] when that happens. (The RESTART used to run on
+/// its own, copying the whole log with writers held off, and twice each time.)
 struct Checkpointer {
-    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    stop: Arc<AtomicBool>,
     thread: Option<std::thread::JoinHandle<()>>,
 }
 
@@ -94,22 +103,21 @@ impl Checkpointer {
             std::thread::sleep(BUSY_LOOK_EVERY);
             BUSY_LOOK_EVERY * (attempts as u32) < RESTART_PATIENCE
         }))?;
-        let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let stop = Arc::new(AtomicBool::new(false));
         let stopping = stop.clone();
         let thread = std::thread::Builder::new()
             .name("sqlite-checkpoint".into())
             .spawn(move || {
-                let mut log_frames = 0i64;
+                let checkpoint = |mode: &str| {
+                    conn.query_row(&format!("PRAGMA wal_checkpoint({mode})"), [], |r| {
+                        r.get::<_, i64>(1)
+                    })
+                };
                 while !stopping.load(Ordering::SeqCst) {
                     std::thread::sleep(CHECKPOINT_EVERY);
-                    let sql = if log_frames > RESTART_AFTER_FRAMES {
-                        "PRAGMA wal_checkpoint(RESTART)"
-                    } else {
-                        "PRAGMA wal_checkpoint(PASSIVE)"
-                    };
                     // A busy or failed checkpoint is simply tried again later.
-                    if let Ok(frames) = conn.query_row(sql, [], |r| r.get::<_, i64>(1)) {
-                        log_frames = frames;
+                    if checkpoint("PASSIVE").is_ok_and(|frames| frames > RESTART_AFTER_FRAMES) {
+                        let _ = checkpoint("RESTART");
                     }
                 }
             })
@@ -213,9 +221,12 @@ impl Writer {
 }
 
 struct Flush {
-    /// Every commit up to this epoch is on disk.
-    durable: u64,
     in_progress: bool,
+    /// Units waiting for a flush to cover the epoch they name, each parked on its
+    /// thread: the leader of a sync wakes exactly those it covered, and one that it did
+    /// not, to lead the next. (A condition variable woke them all, and every one of
+    /// them then queued for this lock just to find out whether it was done.)
+    waiting: Vec<(u64, Thread)>,
     /// The write-ahead log, opened on the first flush.
     wal: Option<File>,
     /// A flush that failed: commits up to this epoch may not be on disk.
@@ -294,13 +305,15 @@ impl Database {
                 finished: 0,
                 failures: VecDeque::new(),
             }),
+            finished: AtomicU64::new(0),
+            latest_failure: AtomicU64::new(0),
             flush: Mutex::new(Flush {
-                durable: 0,
                 in_progress: false,
+                waiting: Vec::new(),
                 wal: None,
                 failed: None,
             }),
-            flushed: Condvar::new(),
+            durable: AtomicU64::new(0),
             readers: Mutex::new(Vec::new()),
             _checkpointer: checkpointer,
         })
@@ -400,9 +413,11 @@ impl Database {
         if epoch == 0 {
             return Ok(());
         }
-        let mut w = self.lock_writer();
-        self.commit_through(&mut w, epoch);
-        w.outcome_of(unit)
+        if self.finished.load(Ordering::SeqCst) < epoch {
+            let mut w = self.lock_writer();
+            self.commit_through(&mut w, epoch);
+        }
+        self.outcome_of(unit)
     }
 
     fn flush_unit(&self, unit: &Unit<'_>) -> Result<(), CommitFailed> {
@@ -411,6 +426,16 @@ impl Database {
             return Ok(());
         }
         self.flush_through(epoch)?;
+        self.outcome_of(unit)
+    }
+
+    /// Whether the unit's writes committed ([`Writer::outcome_of`]), once they have
+    /// finished; without the write lock unless a commit failed since the unit began.
+    fn outcome_of(&self, unit: &Unit<'_>) -> Result<(), CommitFailed> {
+        let first = unit.first.load(Ordering::SeqCst);
+        if self.latest_failure.load(Ordering::SeqCst) < first {
+            return Ok(());
+        }
         self.lock_writer().outcome_of(unit)
     }
 
@@ -433,28 +458,41 @@ impl Database {
                 if w.failures.len() > FAILURES_KEPT {
                     w.failures.pop_front();
                 }
+                self.latest_failure.store(epoch, Ordering::SeqCst);
             }
         }
         w.open = None;
         w.finished = epoch;
+        self.finished.store(epoch, Ordering::SeqCst);
     }
 
     /// Returns once every transaction up to `epoch` has finished and the log is on
     /// disk up to the last of them that committed. Whether each commit succeeded is
     /// the caller's to check ([`Writer::outcome_of`]).
     fn flush_through(&self, epoch: u64) -> Result<(), CommitFailed> {
-        let mut f = self.flush.lock().unwrap_or_else(|p| p.into_inner());
         loop {
+            if self.durable.load(Ordering::SeqCst) >= epoch {
+                return Ok(());
+            }
+            let mut f = self.flush.lock().unwrap_or_else(|p| p.into_inner());
             if let Some((upto, why)) = &f.failed
                 && *upto >= epoch
             {
                 return Err(CommitFailed(format!("flushing the log failed: {why}")));
             }
-            if f.durable >= epoch {
+            if self.durable.load(Ordering::SeqCst) >= epoch {
                 return Ok(());
             }
             if f.in_progress {
-                f = self.flushed.wait(f).unwrap_or_else(|p| p.into_inner());
+                // The running sync's leader (or a later one) wakes this thread once a
+                // sync covers `epoch`, or to lead one. A wake-up for another reason
+                // just looks again.
+                let me = std::thread::current();
+                if !f.waiting.iter().any(|(_, t)| t.id() == me.id()) {
+                    f.waiting.push((epoch, me));
+                }
+                drop(f);
+                std::thread::park();
                 continue;
             }
             // Lead a flush: commit the open transaction if it holds work to flush,
@@ -474,16 +512,27 @@ impl Database {
             let outcome = wal.and_then(|file| file.sync_data().map(|()| file));
             // What accumulated during the sync is committed by the next sync's leader,
             // in one commit with whatever arrives until then.
-            f = self.flush.lock().unwrap_or_else(|p| p.into_inner());
+            let mut f = self.flush.lock().unwrap_or_else(|p| p.into_inner());
             f.in_progress = false;
             match outcome {
                 Ok(file) => {
                     f.wal = Some(file);
-                    f.durable = f.durable.max(target);
+                    self.durable.fetch_max(target, Ordering::SeqCst);
                 }
                 Err(e) => f.failed = Some((target, e.to_string())),
             }
-            self.flushed.notify_all();
+            // First the next leader, so its commit and sync start at once; then every
+            // unit this sync covered (or failed).
+            if let Some(next) = f.waiting.iter().position(|(e, _)| *e > target) {
+                f.waiting.swap_remove(next).1.unpark();
+            }
+            f.waiting.retain(|(e, t)| {
+                let covered = *e <= target;
+                if covered {
+                    t.unpark();
+                }
+                !covered
+            });
         }
     }
 
@@ -671,7 +720,7 @@ mod tests {
                         .unwrap();
                         unit.flush().unwrap();
                         let mine = unit.last.load(Ordering::SeqCst);
-                        let durable = db.flush.lock().unwrap().durable;
+                        let durable = db.durable.load(Ordering::SeqCst);
                         assert!(mine >= 1 && durable >= mine);
                     }
                 })
@@ -681,9 +730,54 @@ mod tests {
             t.join().unwrap();
         }
         assert_eq!(count(&db), 200);
-        let durable = db.flush.lock().unwrap().durable;
+        let durable = db.durable.load(Ordering::SeqCst);
         // Every transaction that finished (all committed here) is covered by a sync.
         assert_eq!(durable, db.lock_writer().finished);
+    }
+
+    #[test]
+    fn many_units_flushing_at_once_are_each_woken_once_covered() {
+        // 48 threads, more than a flush's leader can cover at once: each parks until a
+        // sync covers its epoch, or it is woken to lead the next. A lost wake-up hangs
+        // a thread, and the test with it.
+        let (_dir, db) = db();
+        let db = Arc::new(db);
+        let threads: Vec<_> = (0..48)
+            .map(|i| {
+                let db = db.clone();
+                std::thread::spawn(move || {
+                    for n in 0..40 {
+                        let unit = db.unit();
+                        for _ in 0..=(i + n) % 3 {
+                            unit.write(|c| {
+                                c.execute("INSERT INTO t (v) VALUES (1)", [])
+                                    .map_err(E::from)
+                            })
+                            .unwrap();
+                            unit.flush().unwrap();
+                            assert!(
+                                db.durable.load(Ordering::SeqCst)
+                                    >= unit.last.load(Ordering::SeqCst)
+                            );
+                        }
+                    }
+                })
+            })
+            .collect();
+        let (done, finished) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            for t in threads {
+                t.join().unwrap();
+            }
+            let _ = done.send(());
+        });
+        finished
+            .recv_timeout(Duration::from_secs(120))
+            .expect("every flushing unit returns");
+        let expected: i64 = (0..48)
+            .map(|i| (0..40).map(|n| ((i + n) % 3 + 1) as i64).sum::<i64>())
+            .sum();
+        assert_eq!(count(&db), expected);
     }
 
     #[test]
@@ -710,7 +804,7 @@ mod tests {
         unit.commit().unwrap();
         assert_eq!(count(&db), 3);
         unit.flush().unwrap();
-        assert!(db.flush.lock().unwrap().durable >= unit.last.load(Ordering::SeqCst));
+        assert!(db.durable.load(Ordering::SeqCst) >= unit.last.load(Ordering::SeqCst));
     }
 
     #[test]

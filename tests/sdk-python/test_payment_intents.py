@@ -385,3 +385,26 @@ def test_retrieve_unknown_charge_and_intent(client):
                      status=404, code="resource_missing")
     expect_sdk_error(stripe.InvalidRequestError, lambda: client.v1.payment_intents.retrieve("pi_" + "0" * 24),
                      status=404, code="resource_missing")
+
+
+def test_missing_customer_leaves_no_payment_method_behind(gw):
+    # A fresh account, so its payment-method list holds only what this test makes.
+    acct = gw.create_account()
+    own = gw.sdk(acct.secret_key)
+    missing = "cus_NoSuchCustomerOnThisAccount"
+    for confirm in (True, False):
+        for method in ({"payment_method_data": {"type": "card", "card": card_details("4242424242424242")}},
+                       {"payment_method": "pm_card_visa"}):
+            err = expect_sdk_error(stripe.InvalidRequestError, lambda: own.v1.payment_intents.create({
+                "amount": 1500, "currency": "usd", "customer": missing, "confirm": confirm, **method,
+            }), status=404, code="resource_missing", param="customer")
+            assert missing in err["message"]
+    assert own.v1.payment_methods.list().data == [], "a refused intent left a payment method behind"
+    assert own.v1.payment_intents.list().data == []
+    # The same calls with a real customer go through.
+    cus = own.v1.customers.create({"email": unique_email()})
+    pi = own.v1.payment_intents.create({
+        "amount": 1500, "currency": "usd", "customer": cus.id, "confirm": True,
+        "payment_method_data": {"type": "card", "card": card_details("4242424242424242")},
+    })
+    assert pi.status == "succeeded" and pi.customer == cus.id

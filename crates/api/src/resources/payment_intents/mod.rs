@@ -252,6 +252,12 @@ pub(crate) fn create(ctx: &Ctx<'_>, p: &mut Params) -> Outcome<Value> {
     }
     p.take("use_stripe_sdk");
     p.finish()?;
+    // A missing customer is refused before a payment method is made for the intent
+    // (from `payment_method_data`, or a test card such as `pm_card_visa`), so the
+    // refusal leaves none behind. The insert looks again, in its write.
+    if let Some(c) = &customer {
+        ctx.app.store.read(|tx| customer_exists(tx, ctx, c))?;
+    }
 
     let mut doc = new_doc(ctx, amount, currency, capture_method);
     let id = doc["id"].as_str().unwrap_or_default().to_owned();

@@ -72,7 +72,9 @@ pub struct Database {
 /// readers of old snapshots to finish (reads are short), holding new writers off
 /// meanwhile, so the next commit writes the log from its beginning; and the log file
 /// is cut back to [`WAL_SIZE_LIMIT`] when that happens. (The RESTART used to run on
-/// its own, copying the whole log with writers held off, and twice each time.)
+/// its own, copying the whole log with writers held off, and twice each time.) When
+/// nothing was written for a whole period and the log is all copied, a TRUNCATE
+/// checkpoint gives its file back: an idle gateway's log takes no room.
 struct Checkpointer {
     stop: Arc<AtomicBool>,
     thread: Option<std::thread::JoinHandle<()>>,
@@ -108,17 +110,29 @@ impl Checkpointer {
         let thread = std::thread::Builder::new()
             .name("sqlite-checkpoint".into())
             .spawn(move || {
+                // (frames in the log, frames copied into the database)
                 let checkpoint = |mode: &str| {
                     conn.query_row(&format!("PRAGMA wal_checkpoint({mode})"), [], |r| {
-                        r.get::<_, i64>(1)
+                        Ok((r.get::<_, i64>(1)?, r.get::<_, i64>(2)?))
                     })
                 };
+                let mut frames_before = 0;
                 while !stopping.load(Ordering::SeqCst) {
                     std::thread::sleep(CHECKPOINT_EVERY);
                     // A busy or failed checkpoint is simply tried again later.
-                    if checkpoint("PASSIVE").is_ok_and(|frames| frames > RESTART_AFTER_FRAMES) {
+                    let Ok((frames, copied)) = checkpoint("PASSIVE") else {
+                        frames_before = 0;
+                        continue;
+                    };
+                    if frames > 0 && frames == copied && frames == frames_before {
+                        // Nothing written for a whole period and all of it copied: the
+                        // gateway is idle, so the log file goes back to nothing (after a
+                        // burst it kept its size until the next write).
+                        let _ = checkpoint("TRUNCATE");
+                    } else if frames > RESTART_AFTER_FRAMES {
                         let _ = checkpoint("RESTART");
                     }
+                    frames_before = frames;
                 }
             })
             .map_err(|e| rusqlite::Error::ToSqlConversionFailure(Box::new(e)))?;
@@ -626,6 +640,8 @@ mod tests {
         // takes the whole burst in less than one, and a log that starts over only after
         // the last write is never cut back (SQLite does that at the next write).
         let pace = CHECKPOINT_EVERY * 15 / writes as u32;
+        let wal = dir.path().join("t.db-wal");
+        let mut largest = 0;
         for _ in 0..writes {
             std::thread::sleep(pace);
             db.write(|c| {
@@ -633,17 +649,16 @@ mod tests {
                 Ok::<_, E>(())
             })
             .expect("a write succeeds while the log starts over");
+            largest = largest.max(std::fs::metadata(&wal).unwrap().len() as i64);
         }
-        std::thread::sleep(CHECKPOINT_EVERY * 10);
         stop.store(true, Ordering::SeqCst);
         reader.join().unwrap();
-        let wal = std::fs::metadata(dir.path().join("t.db-wal"))
-            .unwrap()
-            .len() as i64;
+        // Looked at while the writes go on: once they stop, an idle log is truncated
+        // to nothing whether or not it ever started over.
         let written = writes as i64 * blob.len() as i64;
         assert!(
-            wal < written / 2,
-            "the log holds {wal} bytes after {written} bytes were written: it never started over"
+            largest < written * 2 / 3,
+            "the log grew to {largest} bytes while {written} bytes were written: it never started over"
         );
     }
 
@@ -655,6 +670,15 @@ mod tests {
         )
         .unwrap();
         (dir, db)
+    }
+
+    /// One write of the unit: a row with value `v`.
+    fn insert(unit: &Unit<'_>, v: i64) {
+        unit.write(|c| {
+            c.execute("INSERT INTO t (v) VALUES (?1)", [v])
+                .map_err(E::from)
+        })
+        .unwrap();
     }
 
     fn count(db: &Database) -> i64 {
@@ -713,11 +737,7 @@ mod tests {
                 std::thread::spawn(move || {
                     for _ in 0..25 {
                         let unit = db.unit();
-                        unit.write(|c| {
-                            c.execute("INSERT INTO t (v) VALUES (1)", [])
-                                .map_err(E::from)
-                        })
-                        .unwrap();
+                        insert(&unit, 1);
                         unit.flush().unwrap();
                         let mine = unit.last.load(Ordering::SeqCst);
                         let durable = db.durable.load(Ordering::SeqCst);
@@ -736,6 +756,31 @@ mod tests {
     }
 
     #[test]
+    fn an_idle_databases_log_is_cut_back_to_nothing() {
+        let (dir, db) = db();
+        let unit = db.unit();
+        for v in 0..2000 {
+            insert(&unit, v);
+        }
+        unit.flush().unwrap();
+        let wal = dir.path().join("t.db-wal");
+        let size = || std::fs::metadata(&wal).map(|m| m.len()).unwrap_or(0);
+        assert!(size() > 0, "the writes went to the log");
+        // A period to copy the log, one to see nothing more was written, one to spare.
+        let deadline = Instant::now() + CHECKPOINT_EVERY * 10;
+        while size() > 0 && Instant::now() < deadline {
+            std::thread::sleep(CHECKPOINT_EVERY / 4);
+        }
+        assert_eq!(size(), 0, "the idle log was not truncated");
+        assert_eq!(count(&db), 2000);
+        // Writing again starts a new log.
+        let unit = db.unit();
+        insert(&unit, 1);
+        unit.flush().unwrap();
+        assert_eq!(count(&db), 2001);
+    }
+
+    #[test]
     fn many_units_flushing_at_once_are_each_woken_once_covered() {
         // 48 threads, more than a flush's leader can cover at once: each parks until a
         // sync covers its epoch, or it is woken to lead the next. A lost wake-up hangs
@@ -749,11 +794,7 @@ mod tests {
                     for n in 0..40 {
                         let unit = db.unit();
                         for _ in 0..=(i + n) % 3 {
-                            unit.write(|c| {
-                                c.execute("INSERT INTO t (v) VALUES (1)", [])
-                                    .map_err(E::from)
-                            })
-                            .unwrap();
+                            insert(&unit, 1);
                             unit.flush().unwrap();
                             assert!(
                                 db.durable.load(Ordering::SeqCst)
@@ -785,11 +826,7 @@ mod tests {
         let (_dir, db) = db();
         let unit = db.unit();
         for v in 0..3 {
-            unit.write(|c| {
-                c.execute("INSERT INTO t (v) VALUES (?1)", [v])
-                    .map_err(E::from)
-            })
-            .unwrap();
+            insert(&unit, v);
         }
         // Not committed yet: readers do not see the rows, other writers do.
         assert_eq!(count(&db), 0);
@@ -812,11 +849,7 @@ mod tests {
         let (dir, db) = db();
         {
             let unit = db.unit();
-            unit.write(|c| {
-                c.execute("INSERT INTO t (v) VALUES (1)", [])
-                    .map_err(E::from)
-            })
-            .unwrap();
+            insert(&unit, 1);
         }
         assert_eq!(count(&db), 1);
         // Another process could take the write lock at once.
@@ -893,11 +926,9 @@ mod tests {
         })
         .join();
         assert!(joined.is_err());
-        db.write(|c| {
-            c.execute("INSERT INTO t (v) VALUES (8)", [])
-                .map_err(E::from)
-        })
-        .unwrap();
+        let unit = db.unit();
+        insert(&unit, 8);
+        unit.flush().unwrap();
         assert_eq!(count(&db), 1);
     }
 }

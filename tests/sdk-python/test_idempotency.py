@@ -128,3 +128,33 @@ def test_replay_keeps_the_original_response_headers_sane(gw):
     assert b1 == b2
     assert r1.status_code == r2.status_code == 200
     assert_request_id(r2.headers)
+
+
+def test_concurrent_requests_with_one_key_pay_once(client):
+    # Eight copies of one payment at once, one key: one executes, the others are told it
+    # is in flight (the SDK retries a 409) or are answered its stored response.
+    import threading
+    key = _key()
+    cus = client.v1.customers.create({"email": unique_email()})
+    params = {"amount": 2300, "currency": "usd", "customer": cus.id, "payment_method": "pm_card_visa", "confirm": True}
+    start = threading.Barrier(8)
+    ids, errors = [], []
+
+    def one():
+        start.wait()
+        try:
+            ids.append(client.v1.payment_intents.create(params, {"idempotency_key": key}).id)
+        except stripe.StripeError as e:
+            errors.append(e)
+
+    threads = [threading.Thread(target=one) for _ in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=60)
+    assert ids, f"no copy succeeded: {errors}"
+    assert len(set(ids)) == 1, f"one key paid more than once: {sorted(set(ids))}"
+    for e in errors:
+        assert e.http_status == 409, f"a copy failed with something other than 'in flight': {e!r}"
+    assert [p.id for p in client.v1.payment_intents.list({"customer": cus.id}).data] == [ids[0]]
+    assert len(client.v1.charges.list({"customer": cus.id}).data) == 1

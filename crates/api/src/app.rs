@@ -51,6 +51,8 @@ pub struct App {
     pub(crate) limiter: crate::rate_limit::Limiter,
     pub(crate) card_testing: crate::card_testing::CardTestingGuard,
     pub(crate) risk: tessera_risk::Engine,
+    /// Idempotency keys whose requests are executing in this process.
+    pub(crate) idempotency_in_flight: crate::idempotency::InFlight,
 }
 
 impl App {
@@ -77,6 +79,7 @@ impl App {
             limiter: crate::rate_limit::Limiter::new(),
             card_testing: crate::card_testing::CardTestingGuard::new(card_testing),
             risk,
+            idempotency_in_flight: Default::default(),
         }
     }
 

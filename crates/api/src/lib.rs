@@ -20,6 +20,7 @@ pub mod card_testing;
 mod events;
 mod expand;
 pub mod form;
+mod idempotency;
 pub mod jobs;
 mod list;
 mod pipeline;

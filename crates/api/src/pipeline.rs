@@ -1,5 +1,6 @@
 //! The request pipeline shared by every `/v1` endpoint.
 
+use std::cell::RefCell;
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -15,6 +16,7 @@ use tessera_store::{IdempotencyClaim, Scope, StoreError};
 use crate::app::App;
 use crate::auth::{self, Caller};
 use crate::form::{self, Params, printable};
+use crate::idempotency::Claim;
 use crate::rate_limit::Subject;
 use crate::routes::Call;
 use crate::{expand, resources};
@@ -54,6 +56,8 @@ pub(crate) struct Ctx<'a> {
     pub client_ip: Option<std::net::IpAddr>,
     /// The request's writes, on disk together before it is answered.
     pub unit: &'a tessera_store::Unit<'a>,
+    /// The request's idempotency claim, until its first write carries it.
+    pub claim: RefCell<Option<Claim>>,
 }
 
 impl Ctx<'_> {
@@ -64,11 +68,24 @@ impl Ctx<'_> {
     /// Writes as part of this request. Later writes see the work at once; reads see it
     /// once committed ([`Ctx::commit`]); it is on disk before the request is answered:
     /// the pipeline flushes once, for all of the request's writes, before it responds.
+    ///
+    /// The first write also claims the request's idempotency key, if it has one; a
+    /// write that fails is rolled back with its claim, which then goes with the next.
     pub(crate) fn write<T>(
         &self,
         f: impl FnOnce(&tessera_store::Tx<'_>) -> Outcome<T>,
     ) -> Outcome<T> {
-        self.unit.write(f)
+        let claim = self.claim.borrow_mut().take();
+        let written = self.unit.write(|tx| {
+            if let Some(c) = &claim {
+                tx.claim_idempotency_key(self.scope(), &c.key_use())?;
+            }
+            f(tx)
+        });
+        if written.is_err() {
+            *self.claim.borrow_mut() = claim;
+        }
+        written
     }
 
     /// Makes this request's writes so far visible to reads (`app.store.read`).
@@ -355,43 +372,58 @@ fn process(app: &App, call: Call, request: &Incoming<'_>, request_id: &str) -> A
         Ok(k) => k,
         Err(e) => return error_answer(&e, label),
     };
-    if let Some(key) = &idempotency_key {
-        let endpoint = format!("{method} {path}");
-        let fingerprint = keyed_hash(
-            &app.request_hash_key,
-            format!("{endpoint}\n{}", params.canonical()).as_bytes(),
-        );
-        let claim = unit.write(|tx| {
-            tx.claim_idempotency_key(&caller.scope, key, &endpoint, &fingerprint, unix_now())
-        });
-        match claim {
-            Err(e) => return fail(e.into()),
-            Ok(IdempotencyClaim::Execute) => {}
-            Ok(IdempotencyClaim::Replay { status, body }) => {
-                // The stored answer may come from a request still flushing.
-                if let Err(e) = unit.flush() {
-                    return fail(e.into());
-                }
-                return Answer {
-                    status,
-                    body,
-                    replayed: true,
-                    retry_after: None,
-                    label,
-                };
-            }
-            Ok(IdempotencyClaim::InFlight) => {
+    // Held until the request has answered (dropped after the flush below).
+    let mut _in_flight = None;
+    let claim = match &idempotency_key {
+        None => None,
+        Some(key) => {
+            let Some(held) = app.idempotency_in_flight.hold(&caller.scope, key) else {
                 return error_answer(&ApiError::idempotency_in_flight(), label);
+            };
+            _in_flight = Some(held);
+            let endpoint = format!("{method} {path}");
+            let claim = Claim {
+                key: key.clone(),
+                request_hash: keyed_hash(
+                    &app.request_hash_key,
+                    format!("{endpoint}\n{}", params.canonical()).as_bytes(),
+                ),
+                endpoint,
+                started_at: unix_now(),
+            };
+            let looked_up = app
+                .store
+                .read(|tx| tx.look_up_idempotency_key(&caller.scope, &claim.key_use()));
+            match looked_up {
+                Err(e) => return fail(e.into()),
+                Ok(IdempotencyClaim::Execute) => {}
+                Ok(IdempotencyClaim::Replay { status, body }) => {
+                    // The stored answer may come from a request still flushing.
+                    if let Err(e) = app.store.flush_all() {
+                        return fail(e.into());
+                    }
+                    return Answer {
+                        status,
+                        body,
+                        replayed: true,
+                        retry_after: None,
+                        label,
+                    };
+                }
+                Ok(IdempotencyClaim::InFlight) => {
+                    return error_answer(&ApiError::idempotency_in_flight(), label);
+                }
+                Ok(IdempotencyClaim::Mismatch) => {
+                    let e = ApiError::idempotency(format!(
+                        "Keys for idempotent requests can only be used with the same parameters they were first used with. Try using a key other than '{}' if you meant to execute a different request.",
+                        printable(key)
+                    ));
+                    return error_answer(&e, label);
+                }
             }
-            Ok(IdempotencyClaim::Mismatch) => {
-                let e = ApiError::idempotency(format!(
-                    "Keys for idempotent requests can only be used with the same parameters they were first used with. Try using a key other than '{}' if you meant to execute a different request.",
-                    printable(key)
-                ));
-                return error_answer(&e, label);
-            }
+            Some(claim)
         }
-    }
+    };
 
     let ctx = Ctx {
         app,
@@ -403,6 +435,7 @@ fn process(app: &App, call: Call, request: &Incoming<'_>, request_id: &str) -> A
             .filter(|_| caller.is_publishable())
             .map(|c| c.peer.ip().to_canonical()),
         unit: &unit,
+        claim: RefCell::new(claim.clone()),
     };
     let outcome = execute(&ctx, call, params).and_then(|value| {
         if expand.is_empty() {
@@ -425,12 +458,22 @@ fn process(app: &App, call: Call, request: &Incoming<'_>, request_id: &str) -> A
     };
 
     if let Some(key) = &idempotency_key {
+        // Still here if no write carried it: the request wrote nothing else.
+        let unwritten = ctx.claim.borrow_mut().take();
         let stored = if is_kept(answer.status) {
-            unit.write(|tx| {
-                tx.complete_idempotency_key(&caller.scope, key, answer.status, &answer.body)
+            unit.write(|tx| match &claim {
+                Some(c) => tx.complete_idempotency_key(
+                    &caller.scope,
+                    &c.key_use(),
+                    answer.status,
+                    &answer.body,
+                ),
+                None => Ok(()),
             })
-        } else {
+        } else if unwritten.is_none() {
             unit.write(|tx| tx.release_idempotency_key(&caller.scope, key))
+        } else {
+            Ok(())
         };
         if let Err(e) = stored {
             tracing::error!(request_id = %request_id, "idempotency record not saved: {e}");

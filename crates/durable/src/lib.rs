@@ -370,6 +370,16 @@ impl Database {
         Ok(value)
     }
 
+    /// Returns once every write made so far (by any unit, committed or in the open
+    /// group transaction) is committed and on disk.
+    pub fn flush_all(&self) -> Result<(), CommitFailed> {
+        let epoch = self.lock_writer().last_epoch;
+        if epoch == 0 {
+            return Ok(());
+        }
+        self.flush_through(epoch)
+    }
+
     /// A unit of work: writes acknowledged together (see [`Unit`]).
     pub fn unit(&self) -> Unit<'_> {
         Unit {

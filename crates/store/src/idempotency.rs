@@ -26,21 +26,34 @@ pub enum IdempotencyClaim {
     Mismatch,
 }
 
+/// A request's use of an idempotency key.
+#[derive(Debug, Clone, Copy)]
+pub struct KeyUse<'a> {
+    /// The key, as the client sent it.
+    pub key: &'a str,
+    /// `METHOD /path`.
+    pub endpoint: &'a str,
+    /// Keyed hash of the endpoint and the request's parameters.
+    pub request_hash: &'a [u8],
+    /// When the request started (unix seconds).
+    pub at: i64,
+}
+
 impl Tx<'_> {
-    /// Claims `key` for a request whose parameters hash to `request_hash`.
-    pub fn claim_idempotency_key(
+    /// What to do with a request that carries `key` and whose parameters hash to
+    /// `request_hash`, judged from the stored record (a read: nothing is written).
+    /// [`IdempotencyClaim::Execute`] for a new key, or for a claim abandoned by a
+    /// process that died.
+    pub fn look_up_idempotency_key(
         &self,
         scope: &Scope,
-        key: &str,
-        endpoint: &str,
-        request_hash: &[u8],
-        now: i64,
+        u: &KeyUse<'_>,
     ) -> Result<IdempotencyClaim, StoreError> {
         let existing = self
             .conn
             .prepare_cached("SELECT request_hash, endpoint, status, body, started_at FROM idempotency WHERE account = ?1 AND livemode = ?2 AND key = ?3")?
             .query_row(
-                params![scope.account, scope.livemode, key],
+                params![scope.account, scope.livemode, u.key],
                 |r| {
                     Ok((
                         r.get::<_, Vec<u8>>(0)?,
@@ -52,42 +65,49 @@ impl Tx<'_> {
                 },
             )
             .optional()?;
-        match existing {
-            None => {
-                self.conn.prepare_cached("INSERT INTO idempotency (account, livemode, key, request_hash, endpoint, started_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6)")?.execute(
-                    params![scope.account, scope.livemode, key, request_hash, endpoint, now],
-                )?;
-                Ok(IdempotencyClaim::Execute)
-            }
-            Some((hash, stored_endpoint, status, body, started)) => {
-                if stored_endpoint != endpoint || hash != request_hash {
-                    return Ok(IdempotencyClaim::Mismatch);
-                }
-                match (status, body) {
-                    (Some(status), Some(body)) => Ok(IdempotencyClaim::Replay { status, body }),
-                    _ if now - started > ABANDONED_AFTER_SECS => {
-                        self.conn.prepare_cached("UPDATE idempotency SET started_at = ?4 WHERE account = ?1 AND livemode = ?2 AND key = ?3")?.execute(
-                            params![scope.account, scope.livemode, key, now],
-                        )?;
-                        Ok(IdempotencyClaim::Execute)
-                    }
-                    _ => Ok(IdempotencyClaim::InFlight),
-                }
-            }
+        let Some((hash, stored_endpoint, status, body, started)) = existing else {
+            return Ok(IdempotencyClaim::Execute);
+        };
+        if stored_endpoint != u.endpoint || hash != u.request_hash {
+            return Ok(IdempotencyClaim::Mismatch);
         }
+        Ok(match (status, body) {
+            (Some(status), Some(body)) => IdempotencyClaim::Replay { status, body },
+            _ if u.at - started > ABANDONED_AFTER_SECS => IdempotencyClaim::Execute,
+            _ => IdempotencyClaim::InFlight,
+        })
     }
 
-    /// Stores the response of an executed request.
+    /// Marks `key` in flight for a request that [`Tx::look_up_idempotency_key`] said
+    /// to execute (taking over an abandoned claim). Fails if the key was claimed or
+    /// completed meanwhile by another process: never two executions of one key.
+    pub fn claim_idempotency_key(&self, scope: &Scope, u: &KeyUse<'_>) -> Result<(), StoreError> {
+        let claimed = self.conn.prepare_cached(
+            "INSERT INTO idempotency (account, livemode, key, request_hash, endpoint, started_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6) \
+             ON CONFLICT (account, livemode, key) DO UPDATE SET request_hash = excluded.request_hash, endpoint = excluded.endpoint, started_at = excluded.started_at \
+             WHERE status IS NULL AND started_at < excluded.started_at - ?7",
+        )?.execute(params![scope.account, scope.livemode, u.key, u.request_hash, u.endpoint, u.at, ABANDONED_AFTER_SECS])?;
+        if claimed != 1 {
+            return Err(StoreError::new(format!(
+                "idempotency key {} was claimed by another process meanwhile",
+                u.key
+            )));
+        }
+        Ok(())
+    }
+
+    /// Stores the response of an executed request, claimed or not.
     pub fn complete_idempotency_key(
         &self,
         scope: &Scope,
-        key: &str,
+        u: &KeyUse<'_>,
         status: u16,
         body: &str,
     ) -> Result<(), StoreError> {
-        self.conn.prepare_cached("UPDATE idempotency SET status = ?4, body = ?5 WHERE account = ?1 AND livemode = ?2 AND key = ?3")?.execute(
-            params![scope.account, scope.livemode, key, status, body],
-        )?;
+        self.conn.prepare_cached(
+            "INSERT INTO idempotency (account, livemode, key, request_hash, endpoint, started_at, status, body) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8) \
+             ON CONFLICT (account, livemode, key) DO UPDATE SET status = excluded.status, body = excluded.body",
+        )?.execute(params![scope.account, scope.livemode, u.key, u.request_hash, u.endpoint, u.at, status, body])?;
         Ok(())
     }
 
@@ -97,5 +117,122 @@ impl Tx<'_> {
             params![scope.account, scope.livemode, key],
         )?;
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::Store;
+
+    fn store() -> (tempfile::TempDir, Store, Scope) {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(&dir.path().join("t.db")).unwrap();
+        let scope = Scope {
+            account: "acct_a".into(),
+            livemode: false,
+        };
+        (dir, store, scope)
+    }
+
+    fn key_use<'a>(key: &'a str, request_hash: &'a [u8], at: i64) -> KeyUse<'a> {
+        KeyUse {
+            key,
+            endpoint: "POST /v1/x",
+            request_hash,
+            at,
+        }
+    }
+
+    fn look(store: &Store, scope: &Scope, hash: &[u8], now: i64) -> IdempotencyClaim {
+        store
+            .read(|tx| tx.look_up_idempotency_key(scope, &key_use("k1", hash, now)))
+            .unwrap()
+    }
+
+    #[test]
+    fn a_key_is_claimed_completed_replayed_and_taken_over_once_abandoned() {
+        let (_dir, store, scope) = store();
+        let claim = |now: i64| {
+            store.write(|tx| tx.claim_idempotency_key(&scope, &key_use("k1", b"h1", now)))
+        };
+        assert_eq!(look(&store, &scope, b"h1", 1000), IdempotencyClaim::Execute);
+        claim(1000).unwrap();
+        assert_eq!(
+            look(&store, &scope, b"h1", 1001),
+            IdempotencyClaim::InFlight
+        );
+        assert!(claim(1001).is_err(), "a key in flight is claimed once");
+        assert_eq!(
+            look(&store, &scope, b"h2", 1001),
+            IdempotencyClaim::Mismatch
+        );
+        // A claim left by a process that died is taken over once abandoned.
+        let later = 1000 + ABANDONED_AFTER_SECS + 1;
+        assert_eq!(
+            look(&store, &scope, b"h1", later),
+            IdempotencyClaim::Execute
+        );
+        claim(later).unwrap();
+        assert_eq!(
+            look(&store, &scope, b"h1", later + 1),
+            IdempotencyClaim::InFlight
+        );
+        store
+            .write(|tx| {
+                tx.complete_idempotency_key(&scope, &key_use("k1", b"h1", later), 200, "{}")
+            })
+            .unwrap();
+        let replay = IdempotencyClaim::Replay {
+            status: 200,
+            body: "{}".into(),
+        };
+        assert_eq!(look(&store, &scope, b"h1", later + 10_000), replay);
+        // A completed key is never claimed again, nor released.
+        assert!(claim(later + 10_000).is_err());
+        store
+            .write(|tx| tx.release_idempotency_key(&scope, "k1"))
+            .unwrap();
+        assert_eq!(look(&store, &scope, b"h1", later + 10_000), replay);
+        // Other accounts have their own keys.
+        let other = Scope {
+            account: "acct_b".into(),
+            livemode: false,
+        };
+        assert_eq!(look(&store, &other, b"h1", 1000), IdempotencyClaim::Execute);
+    }
+
+    #[test]
+    fn an_answer_is_stored_without_a_claim_and_a_released_claim_is_forgotten() {
+        let (_dir, store, scope) = store();
+        // A request that wrote nothing else stores its answer in one go.
+        store
+            .write(|tx| {
+                tx.complete_idempotency_key(&scope, &key_use("k1", b"h1", 5), 402, "{\"e\":1}")
+            })
+            .unwrap();
+        assert_eq!(
+            look(&store, &scope, b"h1", 6),
+            IdempotencyClaim::Replay {
+                status: 402,
+                body: "{\"e\":1}".into()
+            }
+        );
+        let key2 =
+            |tx: &Tx<'_>, now| tx.look_up_idempotency_key(&scope, &key_use("k2", b"h1", now));
+        store
+            .write(|tx| tx.claim_idempotency_key(&scope, &key_use("k2", b"h1", 5)))
+            .unwrap();
+        assert_eq!(
+            store.read(|tx| key2(tx, 6)).unwrap(),
+            IdempotencyClaim::InFlight
+        );
+        store
+            .write(|tx| tx.release_idempotency_key(&scope, "k2"))
+            .unwrap();
+        assert_eq!(
+            store.read(|tx| key2(tx, 6)).unwrap(),
+            IdempotencyClaim::Execute
+        );
     }
 }

@@ -25,7 +25,7 @@ use tessera_durable::{CommitFailed, Database};
 
 pub use accounts::{ApiKeyRecord, NewApiKey};
 pub use error::StoreError;
-pub use idempotency::IdempotencyClaim;
+pub use idempotency::{IdempotencyClaim, KeyUse};
 pub use jobs::{DueJob, Jobs};
 pub use objects::{CreatedFilter, ListPage, ListQuery, NewObject, StoredObject};
 pub use risk_attempts::RiskAttempt;
@@ -163,6 +163,12 @@ impl Store {
         Unit {
             inner: self.db.unit(),
         }
+    }
+
+    /// Returns once everything written so far, by any request, is committed and on
+    /// disk: for answering from what a read saw, when it may not be synced yet.
+    pub fn flush_all(&self) -> Result<(), StoreError> {
+        Ok(self.db.flush_all()?)
     }
 
     /// Runs `f` on a consistent snapshot of committed data.

@@ -615,6 +615,7 @@ pub(crate) fn complete_challenge(
         now: unix_now(),
         client_ip: None,
         unit: &unit,
+        claim: Default::default(),
     };
     let fenced = ctx.write(|tx| {
         let found = load(tx, &ctx, ObjectKind::PaymentIntent, pi_id, "intent")?;

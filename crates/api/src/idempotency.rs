@@ -56,7 +56,6 @@ impl Drop for Held<'_> {
 
 /// A request's claim on its key, written with the request's first write (or with its
 /// answer, if it writes nothing else).
-#[derive(Clone)]
 pub(crate) struct Claim {
     pub key: String,
     pub endpoint: String,

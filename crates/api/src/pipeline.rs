@@ -1,6 +1,6 @@
 //! The request pipeline shared by every `/v1` endpoint.
 
-use std::cell::RefCell;
+use std::cell::Cell;
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -56,8 +56,10 @@ pub(crate) struct Ctx<'a> {
     pub client_ip: Option<std::net::IpAddr>,
     /// The request's writes, on disk together before it is answered.
     pub unit: &'a tessera_store::Unit<'a>,
-    /// The request's idempotency claim, until its first write carries it.
-    pub claim: RefCell<Option<Claim>>,
+    /// The request's idempotency claim, if it carries a key: written with the
+    /// request's first write ([`Ctx::write`]), which sets `claimed`.
+    pub claim: Option<&'a Claim>,
+    pub claimed: Cell<bool>,
 }
 
 impl Ctx<'_> {
@@ -75,15 +77,15 @@ impl Ctx<'_> {
         &self,
         f: impl FnOnce(&tessera_store::Tx<'_>) -> Outcome<T>,
     ) -> Outcome<T> {
-        let claim = self.claim.borrow_mut().take();
+        let unclaimed = self.claim.filter(|_| !self.claimed.get());
         let written = self.unit.write(|tx| {
-            if let Some(c) = &claim {
+            if let Some(c) = unclaimed {
                 tx.claim_idempotency_key(self.scope(), &c.key_use())?;
             }
             f(tx)
         });
-        if written.is_err() {
-            *self.claim.borrow_mut() = claim;
+        if written.is_ok() && unclaimed.is_some() {
+            self.claimed.set(true);
         }
         written
     }
@@ -372,15 +374,13 @@ fn process(app: &App, call: Call, request: &Incoming<'_>, request_id: &str) -> A
         Ok(k) => k,
         Err(e) => return error_answer(&e, label),
     };
-    // Held until the request has answered (dropped after the flush below).
-    let mut _in_flight = None;
-    let claim = match &idempotency_key {
-        None => None,
+    // The key is held until the request has answered (dropped after the flush below).
+    let (claim, _held) = match &idempotency_key {
+        None => (None, None),
         Some(key) => {
             let Some(held) = app.idempotency_in_flight.hold(&caller.scope, key) else {
                 return error_answer(&ApiError::idempotency_in_flight(), label);
             };
-            _in_flight = Some(held);
             let endpoint = format!("{method} {path}");
             let claim = Claim {
                 key: key.clone(),
@@ -421,7 +421,7 @@ fn process(app: &App, call: Call, request: &Incoming<'_>, request_id: &str) -> A
                     return error_answer(&e, label);
                 }
             }
-            Some(claim)
+            (Some(claim), Some(held))
         }
     };
 
@@ -435,7 +435,8 @@ fn process(app: &App, call: Call, request: &Incoming<'_>, request_id: &str) -> A
             .filter(|_| caller.is_publishable())
             .map(|c| c.peer.ip().to_canonical()),
         unit: &unit,
-        claim: RefCell::new(claim.clone()),
+        claim: claim.as_ref(),
+        claimed: Cell::new(false),
     };
     let outcome = execute(&ctx, call, params).and_then(|value| {
         if expand.is_empty() {
@@ -457,22 +458,20 @@ fn process(app: &App, call: Call, request: &Incoming<'_>, request_id: &str) -> A
         Err(f) => fail(f),
     };
 
-    if let Some(key) = &idempotency_key {
-        // Still here if no write carried it: the request wrote nothing else.
-        let unwritten = ctx.claim.borrow_mut().take();
+    if let Some(claim) = &claim {
         let stored = if is_kept(answer.status) {
-            unit.write(|tx| match &claim {
-                Some(c) => tx.complete_idempotency_key(
+            unit.write(|tx| {
+                tx.complete_idempotency_key(
                     &caller.scope,
-                    &c.key_use(),
+                    &claim.key_use(),
                     answer.status,
                     &answer.body,
-                ),
-                None => Ok(()),
+                )
             })
-        } else if unwritten.is_none() {
-            unit.write(|tx| tx.release_idempotency_key(&caller.scope, key))
+        } else if ctx.claimed.get() {
+            unit.write(|tx| tx.release_idempotency_key(&caller.scope, &claim.key))
         } else {
+            // Nothing to forget: no write carried the claim.
             Ok(())
         };
         if let Err(e) = stored {

@@ -615,7 +615,8 @@ pub(crate) fn complete_challenge(
         now: unix_now(),
         client_ip: None,
         unit: &unit,
-        claim: Default::default(),
+        claim: None,
+        claimed: Default::default(),
     };
     let fenced = ctx.write(|tx| {
         let found = load(tx, &ctx, ObjectKind::PaymentIntent, pi_id, "intent")?;

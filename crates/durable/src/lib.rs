@@ -48,7 +48,8 @@ const FAILURES_KEPT: usize = 64;
 pub struct Database {
     path: PathBuf,
     writer: Mutex<Writer>,
-    /// [`Writer::finished`], readable without the write lock.
+    /// Highest epoch whose commit has finished (successfully or not). Written with the
+    /// write lock held; read without it.
     finished: AtomicU64,
     /// The epoch of the latest failed commit (0: none), readable without the write lock:
     /// a unit that began after it needs no look at [`Writer::failures`].
@@ -208,8 +209,6 @@ struct Writer {
     open: Option<(u64, Instant)>,
     members: usize,
     last_epoch: u64,
-    /// Highest epoch whose commit has finished (successfully or not).
-    finished: u64,
     failures: VecDeque<(u64, String)>,
 }
 
@@ -316,7 +315,6 @@ impl Database {
                 open: None,
                 members: 0,
                 last_epoch: 0,
-                finished: 0,
                 failures: VecDeque::new(),
             }),
             finished: AtomicU64::new(0),
@@ -466,7 +464,7 @@ impl Database {
     /// Commits the open transaction if `epoch` (which is it, or an earlier one) has
     /// not finished yet.
     fn commit_through(&self, w: &mut Writer, epoch: u64) {
-        if w.finished < epoch
+        if self.finished.load(Ordering::SeqCst) < epoch
             && let Some((open, _)) = w.open
         {
             self.commit(w, open);
@@ -486,7 +484,6 @@ impl Database {
             }
         }
         w.open = None;
-        w.finished = epoch;
         self.finished.store(epoch, Ordering::SeqCst);
     }
 
@@ -527,7 +524,7 @@ impl Database {
             let target = {
                 let mut w = self.lock_writer();
                 self.commit_through(&mut w, epoch);
-                w.finished
+                self.finished.load(Ordering::SeqCst)
             };
             let wal = match wal {
                 Some(file) => Ok(file),
@@ -762,7 +759,7 @@ mod tests {
         assert_eq!(count(&db), 200);
         let durable = db.durable.load(Ordering::SeqCst);
         // Every transaction that finished (all committed here) is covered by a sync.
-        assert_eq!(durable, db.lock_writer().finished);
+        assert_eq!(durable, db.finished.load(Ordering::SeqCst));
     }
 
     #[test]

@@ -88,10 +88,11 @@ impl Tx<'_> {
              WHERE status IS NULL AND started_at < excluded.started_at - ?7",
         )?.execute(params![scope.account, scope.livemode, u.key, u.request_hash, u.endpoint, u.at, ABANDONED_AFTER_SECS])?;
         if claimed != 1 {
-            return Err(StoreError::new(format!(
-                "idempotency key {} was claimed by another process meanwhile",
-                u.key
-            )));
+            // The key itself stays out: the message reaches the log, and a key is
+            // whatever the client sent.
+            return Err(StoreError::new(
+                "the idempotency key was claimed by another process meanwhile".to_owned(),
+            ));
         }
         Ok(())
     }

@@ -762,6 +762,29 @@ mod tests {
         assert_eq!(durable, db.finished.load(Ordering::SeqCst));
     }
 
+    /// The bundled SQLite is built with the options in `.cargo/config.toml`: without
+    /// allocation statistics (a global mutex on every allocation) and with a page cache
+    /// of its own for each connection (one shared cache has one mutex for all of them).
+    #[test]
+    fn sqlite_is_built_without_global_locks_on_allocations_and_page_caches() {
+        let (_dir, db) = db();
+        let options: Vec<String> = db
+            .read(|c| {
+                let mut s = c.prepare("PRAGMA compile_options")?;
+                let rows = s.query_map([], |r| r.get(0))?;
+                rows.collect::<rusqlite::Result<Vec<String>>>()
+            })
+            .unwrap();
+        assert!(
+            options.iter().any(|o| o == "DEFAULT_MEMSTATUS=0"),
+            "{options:?}"
+        );
+        assert!(
+            !options.iter().any(|o| o == "ENABLE_MEMORY_MANAGEMENT"),
+            "{options:?}"
+        );
+    }
+
     #[test]
     fn an_idle_databases_log_is_cut_back_to_nothing() {
         let (dir, db) = db();

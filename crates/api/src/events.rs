@@ -68,8 +68,11 @@ pub(crate) fn record_as(
             id: &id,
             kind: "event",
             created: now,
+            // Listed by type (`GET /v1/events?type=`); nothing looks events up by the
+            // object they carry, so they are not indexed by it: three fewer index
+            // entries per payment, each one more page in the commit.
             ref1: Some(kind),
-            ref2: object["id"].as_str(),
+            ref2: None,
             doc: &doc,
             private: None,
         },
@@ -182,6 +185,50 @@ pub(crate) fn previous_attributes(before: &Value, after: &Value) -> Value {
 mod tests {
     use super::*;
     use serde_json::json;
+    use tessera_store::{ListQuery, Scope, Store};
+
+    #[test]
+    fn an_event_is_listed_by_its_type_and_not_indexed_by_its_object() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(&dir.path().join("t.db")).unwrap();
+        let scope = Scope {
+            account: "acct_a".into(),
+            livemode: false,
+        };
+        let object = json!({ "id": "pi_1", "object": "payment_intent" });
+        store
+            .write(|tx| {
+                record_as(
+                    tx,
+                    &scope,
+                    1_700_000_000,
+                    None,
+                    "payment_intent.succeeded",
+                    &object,
+                    None,
+                )
+            })
+            .unwrap();
+        let listed = |ref1, ref2| {
+            let q = ListQuery {
+                kind: "event",
+                ref1,
+                ref2,
+                limit: 10,
+                ..Default::default()
+            };
+            store
+                .read(|tx| tx.list_objects(&scope, &q))
+                .unwrap()
+                .unwrap()
+                .data
+        };
+        let by_type = listed(Some("payment_intent.succeeded"), None);
+        assert_eq!(by_type.len(), 1);
+        assert_eq!(by_type[0]["data"]["object"], object);
+        assert!(listed(Some("charge.succeeded"), None).is_empty());
+        assert!(listed(None, Some("pi_1")).is_empty());
+    }
 
     #[test]
     fn an_event_document_is_stripes_shape_with_keys_in_order() {

@@ -112,13 +112,10 @@ pub(crate) struct Attempt<'a> {
     pub screening: &'a Screening,
 }
 
-/// Writes a new charge for an attempt and, when money moved, its balance transaction.
-pub(crate) fn insert(
-    tx: &Tx<'_>,
-    ctx_scope: &tessera_store::Scope,
-    now: i64,
-    a: &Attempt<'_>,
-) -> Outcome<Value> {
+/// A new charge's document for an attempt, built before the write that stores it
+/// ([`insert`]): nothing in it depends on what is stored, and a write holds the
+/// store's one write lock for as long as it runs.
+pub(crate) fn new_doc(ctx_scope: &tessera_store::Scope, now: i64, a: &Attempt<'_>) -> Value {
     let id = random::object_id(ObjectKind::Charge.prefix());
     let pi = a.payment_intent;
     let pm = a.payment_method;
@@ -137,7 +134,7 @@ pub(crate) fn insert(
             "version": "2.2.0",
         }),
     };
-    let mut doc = json!({
+    json!({
         "id": id,
         "object": "charge",
         "amount": amount,
@@ -205,11 +202,25 @@ pub(crate) fn insert(
         "status": if succeeded { "succeeded" } else { "failed" },
         "transfer_data": null,
         "transfer_group": null,
-    });
-    if succeeded && a.captured {
+    })
+}
+
+/// Writes a new charge (`doc`, from [`new_doc`] for the same attempt) and, when money
+/// moved, its balance transaction.
+pub(crate) fn insert(
+    tx: &Tx<'_>,
+    ctx_scope: &tessera_store::Scope,
+    now: i64,
+    a: &Attempt<'_>,
+    mut doc: Value,
+) -> Outcome<Value> {
+    let pi = a.payment_intent;
+    if a.failure.is_none() && a.captured {
+        let amount = pi["amount"].as_i64().unwrap_or(0);
         capture_in_doc(tx, ctx_scope, now, &mut doc, amount)?;
     }
-    let private = json!({ "processor_data": auth.processor_data });
+    let id = doc["id"].as_str().unwrap_or_default().to_owned();
+    let private = json!({ "processor_data": a.authorization.processor_data });
     tx.insert_object(
         ctx_scope,
         &NewObject {

@@ -11,7 +11,7 @@ use tessera_core::ids::ObjectKind;
 use tessera_core::payment_intent::{Action, Transition};
 use tessera_core::ports::{AuthorizationRequest, Decision, ThreeDSecure, VaultError};
 use tessera_crypto::{constant_time_eq, random};
-use tessera_store::{NewObject, Scope, Tx};
+use tessera_store::{NewObject, Scope, StoredObject, Tx};
 
 use super::{save, status_of};
 use crate::app::App;
@@ -141,7 +141,10 @@ impl ConfirmRequest {
 /// Confirms intent `id`: resolves the payment method, fences the attempt, authorizes.
 pub(crate) fn run(ctx: &Ctx<'_>, id: &str, mut request: ConfirmRequest) -> Outcome<Value> {
     let new_pm = request.payment_method(ctx)?;
-    let fenced = ctx.write(|tx| fence(tx, ctx, id, new_pm.as_ref(), &request))?;
+    let fenced = ctx.write(|tx| {
+        let found = load(tx, ctx, ObjectKind::PaymentIntent, id, "intent")?;
+        fence(tx, ctx, found, new_pm.as_ref(), &request)
+    })?;
     attempt(ctx, fenced)
 }
 
@@ -155,18 +158,17 @@ pub(super) struct Fenced {
     settings: Value,
 }
 
-/// Checks that intent `id` can be confirmed with the request's payment method (or its
-/// own) and marks the attempt as started: the fence that keeps a second confirmation
-/// out while this one is with the processor. Writes only at its end, so a refusal
-/// leaves nothing behind.
+/// Checks that intent `found` (as stored, read in this write) can be confirmed with
+/// the request's payment method (or its own) and marks the attempt as started: the
+/// fence that keeps a second confirmation out while this one is with the processor.
+/// Writes only at its end, so a refusal leaves nothing behind.
 pub(super) fn fence(
     tx: &Tx<'_>,
     ctx: &Ctx<'_>,
-    id: &str,
+    found: StoredObject,
     new_pm: Option<&Value>,
     request: &ConfirmRequest,
 ) -> Outcome<Fenced> {
-    let found = load(tx, ctx, ObjectKind::PaymentIntent, id, "intent")?;
     let mut doc = found.doc;
     let mut private = if found.private.is_object() {
         found.private
@@ -365,6 +367,16 @@ pub(super) fn attempt(ctx: &Ctx<'_>, fenced: Fenced) -> Outcome<Value> {
     };
 
     let manual = doc["capture_method"] == "manual";
+    let charge_attempt = Attempt {
+        payment_intent: &doc,
+        payment_method: &pm,
+        authorization: &authorization,
+        captured: !manual,
+        failure: failure.map(|(code, _, message)| (code, message)),
+        screening: &screening,
+    };
+    // Built before the write: it holds the store's one write lock while it runs.
+    let charge_doc = charges::new_doc(ctx.scope(), ctx.now, &charge_attempt);
     let written = ctx.write(|tx| {
         let mut doc = doc.clone();
         let mut private = private.clone();
@@ -373,19 +385,7 @@ pub(super) fn attempt(ctx: &Ctx<'_>, fenced: Fenced) -> Outcome<Value> {
         private["authenticated"] = json!(false);
         private["challenge_token"] = Value::Null;
         doc["next_action"] = Value::Null;
-        let charge = charges::insert(
-            tx,
-            ctx.scope(),
-            ctx.now,
-            &Attempt {
-                payment_intent: &doc,
-                payment_method: &pm,
-                authorization: &authorization,
-                captured: !manual,
-                failure: failure.map(|(code, _, message)| (code, message)),
-                screening: &screening,
-            },
-        )?;
+        let charge = charges::insert(tx, ctx.scope(), ctx.now, &charge_attempt, charge_doc)?;
         risk::record(tx, ctx, &assessment, &charge, failure.is_some())?;
         doc["latest_charge"] = charge["id"].clone();
         let charge = if failure.is_none() && screening.review {

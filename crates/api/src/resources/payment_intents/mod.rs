@@ -260,7 +260,6 @@ pub(crate) fn create(ctx: &Ctx<'_>, p: &mut Params) -> Outcome<Value> {
     }
 
     let mut doc = new_doc(ctx, amount, currency, capture_method);
-    let id = doc["id"].as_str().unwrap_or_default().to_owned();
     doc["automatic_payment_methods"] = automatic_payment_methods;
     doc["customer"] = json!(customer);
     doc["metadata"] = metadata;
@@ -281,8 +280,13 @@ pub(crate) fn create(ctx: &Ctx<'_>, p: &mut Params) -> Outcome<Value> {
         let new_pm = confirm_request.payment_method(ctx);
         let fenced = ctx.write(move |tx| {
             insert_new(tx, ctx, &doc)?;
+            // The intent as just stored: no need to read it back.
+            let stored = StoredObject {
+                doc,
+                private: json!({}),
+            };
             Ok::<_, crate::pipeline::Failure>(match new_pm {
-                Ok(pm) => confirm::fence(tx, ctx, &id, pm.as_ref(), &confirm_request),
+                Ok(pm) => confirm::fence(tx, ctx, stored, pm.as_ref(), &confirm_request),
                 Err(refused) => Err(refused),
             })
         })??;

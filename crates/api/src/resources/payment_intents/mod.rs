@@ -279,12 +279,8 @@ pub(crate) fn create(ctx: &Ctx<'_>, p: &mut Params) -> Outcome<Value> {
         // two were separate steps: the fence writes nothing unless it succeeds.
         let new_pm = confirm_request.payment_method(ctx);
         let fenced = ctx.write(move |tx| {
-            insert_new(tx, ctx, &doc)?;
             // The intent as just stored: no need to read it back.
-            let stored = StoredObject {
-                doc,
-                private: json!({}),
-            };
+            let stored = insert_new(tx, ctx, doc)?;
             Ok::<_, crate::pipeline::Failure>(match new_pm {
                 Ok(pm) => confirm::fence(tx, ctx, stored, pm.as_ref(), &confirm_request),
                 Err(refused) => Err(refused),
@@ -302,16 +298,18 @@ pub(crate) fn create(ctx: &Ctx<'_>, p: &mut Params) -> Outcome<Value> {
                 .as_str()
         );
     }
-    ctx.write(|tx| insert_new(tx, ctx, &doc))?;
-    Ok(doc)
+    Ok(ctx.write(move |tx| insert_new(tx, ctx, doc))?.doc)
 }
 
-/// Inserts a new intent, once its customer (if it names one) is known to exist.
-fn insert_new(tx: &Tx<'_>, ctx: &Ctx<'_>, doc: &Value) -> Outcome<()> {
+/// Inserts a new intent, once its customer (if it names one) is known to exist, and
+/// returns it as stored.
+fn insert_new(tx: &Tx<'_>, ctx: &Ctx<'_>, doc: Value) -> Outcome<StoredObject> {
     if let Some(c) = doc["customer"].as_str() {
         customer_exists(tx, ctx, c)?;
     }
-    insert(tx, ctx, doc, &json!({}))
+    let private = json!({});
+    insert(tx, ctx, &doc, &private)?;
+    Ok(StoredObject { doc, private })
 }
 
 /// Checks a `client_secret` against the intent's, in constant time.

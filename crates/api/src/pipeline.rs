@@ -447,10 +447,15 @@ fn process(app: &App, call: Call, request: &Incoming<'_>, request_id: &str) -> A
             app.store.read(|tx| expand::apply(tx, &ctx, value, &expand))
         }
     });
+    // serde_json's writer rather than `Display`, which goes through the formatter piece
+    // by piece. (A `Value` always serialises: its keys are strings.)
+    let outcome = outcome.and_then(|value| {
+        serde_json::to_string(&value).map_err(|e| Failure::Internal(e.to_string()))
+    });
     let answer = match outcome {
-        Ok(value) => Answer {
+        Ok(body) => Answer {
             status: 200,
-            body: value.to_string(),
+            body,
             replayed: false,
             retry_after: None,
             label,

@@ -83,6 +83,7 @@ impl Tx<'_> {
         obj: &NewObject<'_, D>,
     ) -> Result<(), StoreError> {
         let doc = serde_json::to_string(obj.doc)?;
+        let private = obj.private.map(serde_json::to_string).transpose()?;
         self.conn.prepare_cached("INSERT INTO objects (id, account, livemode, kind, created, ref1, ref2, doc, private)
              VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)")?.execute(
             params![
@@ -94,7 +95,7 @@ impl Tx<'_> {
                 obj.ref1,
                 obj.ref2,
                 doc,
-                obj.private.map(Value::to_string),
+                private,
             ],
         )?;
         Ok(())
@@ -110,8 +111,12 @@ impl Tx<'_> {
         doc: &Value,
         private: Option<&Value>,
     ) -> Result<(), StoreError> {
+        let (doc, private) = (
+            serde_json::to_string(doc)?,
+            private.map(serde_json::to_string).transpose()?,
+        );
         let n = self.conn.prepare_cached("UPDATE objects SET ref1 = ?4, ref2 = ?5, doc = ?6, private = COALESCE(?7, private) WHERE id = ?1 AND account = ?2 AND livemode = ?3")?.execute(
-            params![id, scope.account, scope.livemode, refs.0, refs.1, doc.to_string(), private.map(Value::to_string)],
+            params![id, scope.account, scope.livemode, refs.0, refs.1, doc, private],
         )?;
         if n != 1 {
             return Err(StoreError::new(format!("update of missing object {id}")));
@@ -126,7 +131,12 @@ impl Tx<'_> {
                 "UPDATE objects SET deleted = 1, ref1 = NULL, ref2 = NULL, doc = ?4, private = NULL
              WHERE id = ?1 AND account = ?2 AND livemode = ?3",
             )?
-            .execute(params![id, scope.account, scope.livemode, doc.to_string()])?;
+            .execute(params![
+                id,
+                scope.account,
+                scope.livemode,
+                serde_json::to_string(doc)?
+            ])?;
         Ok(())
     }
 

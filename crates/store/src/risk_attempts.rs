@@ -37,8 +37,8 @@ impl Tx<'_> {
                 attempt.at,
                 attempt.charge,
                 attempt.declined,
-                attempt.keys.to_string(),
-                attempt.signals.to_string(),
+                serde_json::to_string(&attempt.keys)?,
+                serde_json::to_string(&attempt.signals)?,
             ])?;
         Ok(())
     }

@@ -12,6 +12,7 @@ mod duration;
 mod http;
 mod report;
 mod run;
+mod server_cpu;
 mod stats;
 mod target;
 mod workload;
@@ -93,6 +94,10 @@ struct RunArgs {
     /// PEM CA certificate(s) to trust for an https:// base URL (and no others).
     #[arg(long)]
     ca_cert: Option<PathBuf>,
+    /// Process id of the server under test (on this machine): its CPU time during the
+    /// measured window is reported, in total and per completed flow (Linux /proc).
+    #[arg(long)]
+    server_pid: Option<u32>,
 }
 
 #[derive(Args)]
@@ -144,6 +149,7 @@ fn run_command(args: RunArgs) -> Result<ExitCode, String> {
         threads: args.threads,
         quiet: args.quiet,
         ca_cert: args.ca_cert,
+        server_pid: args.server_pid,
     })?;
     let report = run::run(config)?;
     if args.json {

@@ -81,6 +81,12 @@ pub fn to_json(report: &Report) -> String {
         "warmup_errors": report.warmup_errors,
         "interval_s": step,
         "series": series,
+        "server_cpu": report.server_cpu.as_ref().map(|c| json!({
+            "pid": c.pid,
+            "cpu_s": round(c.cpu.as_secs_f64(), 3),
+            "cores": round(c.cores(), 3),
+            "ms_per_flow": c.ms_per(report.flows_completed).map(|ms| round(ms, 4)),
+        })),
     });
     serde_json::to_string_pretty(&v).unwrap_or_default()
 }
@@ -117,6 +123,21 @@ pub fn to_table(report: &Report) -> String {
         report.requests_failed,
         per_s(report.requests_ok, report)
     );
+    if let Some(c) = &report.server_cpu {
+        let per_flow = c
+            .ms_per(report.flows_completed)
+            .map_or("no flow completed".to_owned(), |ms| {
+                format!("{ms:.3} ms per completed flow")
+            });
+        let _ = writeln!(
+            out,
+            "server CPU (pid {}): {:.2} s in {:.2} s, {:.2} cores; {per_flow}\n",
+            c.pid,
+            c.cpu.as_secs_f64(),
+            c.over.as_secs_f64(),
+            c.cores()
+        );
+    }
     let _ = writeln!(
         out,
         "{:<38} {:>8} {:>9} {:>9} {:>9} {:>9} {:>9}",

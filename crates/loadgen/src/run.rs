@@ -11,6 +11,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use tokio::time::timeout_at;
 
 use crate::http::Client;
+use crate::server_cpu::{self, ServerCpu};
 use crate::stats::Summary;
 use crate::target::{Connector, Target, parse_base_url};
 use crate::workload::{FlowOutcome, FlowShared, Keys, Workload, check_keys, run_flow};
@@ -48,6 +49,8 @@ pub struct RawRunArgs {
     pub quiet: bool,
     /// `--ca-cert`.
     pub ca_cert: Option<PathBuf>,
+    /// `--server-pid`.
+    pub server_pid: Option<u32>,
 }
 
 /// How the measured part of a run ends.
@@ -82,6 +85,8 @@ pub struct RunConfig {
     pub threads: usize,
     /// No progress line.
     pub quiet: bool,
+    /// The server process whose CPU time is measured.
+    pub server_pid: Option<u32>,
 }
 
 impl RunConfig {
@@ -111,6 +116,9 @@ impl RunConfig {
         if a.threads == 0 || a.threads > 64 {
             return Err("--threads must be between 1 and 64".into());
         }
+        if let Some(pid) = a.server_pid {
+            server_cpu::sample(pid)?;
+        }
         Ok(RunConfig {
             target,
             keys,
@@ -122,6 +130,7 @@ impl RunConfig {
             timeout: a.timeout,
             threads: a.threads,
             quiet: a.quiet,
+            server_pid: a.server_pid,
         })
     }
 }
@@ -183,6 +192,8 @@ pub struct Report {
     pub interval: Duration,
     /// Throughput series.
     pub series: Vec<IntervalPoint>,
+    /// The server's CPU time in the measured window (`--server-pid`).
+    pub server_cpu: Option<ServerCpu>,
 }
 
 /// Live counters for the progress line.
@@ -337,6 +348,18 @@ async fn run_async(config: RunConfig) -> Result<Report, String> {
         live: Live::default(),
     });
 
+    // The server's CPU time is sampled where the measured window starts and, for a
+    // duration, where it ends (for a count: once the last flow is done).
+    let cpu_samples = config.server_pid.map(|pid| {
+        let at = |when: Instant| async move {
+            tokio::time::sleep_until(when.into()).await;
+            server_cpu::sample(pid)
+        };
+        (
+            tokio::spawn(at(measure_from)),
+            deadline.map(|d| tokio::spawn(at(d))),
+        )
+    });
     let progress = (!config.quiet).then(|| tokio::spawn(progress(shared.clone(), config.bound)));
     let workers: Vec<_> = (0..config.concurrency)
         .map(|_| tokio::spawn(worker(shared.clone())))
@@ -352,7 +375,25 @@ async fn run_async(config: RunConfig) -> Result<Report, String> {
             eprint!("\r{:79}\r", "");
         }
     }
-    Ok(assemble(&config, &shared, all))
+    let server_cpu = match (config.server_pid, cpu_samples) {
+        (Some(pid), Some((from, to))) => {
+            let from = from.await.map_err(|e| e.to_string()).and_then(|s| s);
+            let to = match to {
+                Some(t) => t.await.map_err(|e| e.to_string()).and_then(|s| s),
+                None => server_cpu::sample(pid),
+            };
+            match from.and_then(|f| to.map(|t| ServerCpu::between(pid, f, t))) {
+                Ok(cpu) => Some(cpu),
+                Err(e) => {
+                    // The numbers of the run are still worth having.
+                    eprintln!("tessera-loadgen: server CPU not measured: {e}");
+                    None
+                }
+            }
+        }
+        _ => None,
+    };
+    Ok(assemble(&config, &shared, all, server_cpu))
 }
 
 async fn worker(shared: Arc<Shared>) -> TaskStats {
@@ -438,7 +479,12 @@ async fn progress(shared: Arc<Shared>, bound: Bound) {
     }
 }
 
-fn assemble(config: &RunConfig, shared: &Shared, tasks: Vec<TaskStats>) -> Report {
+fn assemble(
+    config: &RunConfig,
+    shared: &Shared,
+    tasks: Vec<TaskStats>,
+    server_cpu: Option<ServerCpu>,
+) -> Report {
     let kinds = config.workload.kinds();
     let mut samples: Vec<Vec<u32>> = vec![Vec::new(); kinds.len()];
     let mut errors: BTreeMap<(usize, String), u64> = BTreeMap::new();
@@ -502,6 +548,7 @@ fn assemble(config: &RunConfig, shared: &Shared, tasks: Vec<TaskStats>) -> Repor
         warmup_errors,
         interval: config.interval,
         series: series(&buckets, config.interval, measured),
+        server_cpu,
     }
 }
 
@@ -545,6 +592,7 @@ mod tests {
             threads: 1,
             quiet: true,
             ca_cert: None,
+            server_pid: None,
         }
     }
 

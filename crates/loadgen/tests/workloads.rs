@@ -215,7 +215,72 @@ fn every_workload_runs_twenty_flows_without_errors() {
             .map(|p| p["flows"].as_u64().unwrap())
             .sum();
         assert_eq!(series_total, 20, "{workload}: {stdout}");
+        assert!(report["server_cpu"].is_null(), "{workload}: {stdout}");
     }
+}
+
+#[test]
+fn the_gateways_cpu_time_in_the_window_is_reported_per_flow() {
+    let gw = Gateway::start(false);
+    let pid = gw.child.id().to_string();
+    let run = |json: bool| {
+        let mut args = vec![
+            "run",
+            "--base-url",
+            &gw.url,
+            "--secret-key",
+            &gw.secret,
+            "--concurrency",
+            "4",
+            "--duration",
+            "2s",
+            "--warmup",
+            "1s",
+            "--quiet",
+            "--server-pid",
+            &pid,
+        ];
+        if json {
+            args.push("--json");
+        }
+        let (ok, stdout, stderr) = loadgen(&args);
+        assert!(ok, "loadgen failed:\n{stderr}\n{stdout}");
+        assert!(!stderr.contains("not measured"), "{stderr}");
+        stdout
+    };
+    let stdout = run(true);
+    let report: serde_json::Value = serde_json::from_str(&stdout).unwrap();
+    let cpu = &report["server_cpu"];
+    assert_eq!(
+        cpu["pid"].as_u64(),
+        Some(u64::from(gw.child.id())),
+        "{stdout}"
+    );
+    // Two seconds of payments cost the gateway CPU time, so every figure is above zero.
+    for field in ["cpu_s", "cores", "ms_per_flow"] {
+        assert!(cpu[field].as_f64().unwrap() > 0.0, "{field}: {stdout}");
+    }
+    let table = run(false);
+    assert!(
+        table.contains(&format!("server CPU (pid {pid})")),
+        "{table}"
+    );
+    assert!(table.contains("ms per completed flow"), "{table}");
+
+    // A process that does not exist is refused before any load.
+    let (ok, _, stderr) = loadgen(&[
+        "run",
+        "--base-url",
+        &gw.url,
+        "--secret-key",
+        &gw.secret,
+        "--count",
+        "1",
+        "--server-pid",
+        "4999999",
+    ]);
+    assert!(!ok);
+    assert!(stderr.contains("--server-pid 4999999"), "{stderr}");
 }
 
 #[test]

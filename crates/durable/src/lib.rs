@@ -773,9 +773,6 @@ mod tests {
         assert_eq!(durable, db.finished.load(Ordering::SeqCst));
     }
 
-    /// The bundled SQLite is built with the options in `.cargo/config.toml`: without
-    /// allocation statistics (a global mutex on every allocation) and with a page cache
-    /// of its own for each connection (one shared cache has one mutex for all of them).
     #[test]
     fn a_new_database_takes_the_small_page_size_and_an_old_one_keeps_its_own() {
         const SCHEMA: &str =
@@ -815,6 +812,9 @@ mod tests {
         assert_eq!(rows, ["kept", "new"]);
     }
 
+    /// The bundled SQLite is built with the options in `.cargo/config.toml`: without
+    /// allocation statistics (a global mutex on every allocation) and with a page cache
+    /// of its own for each connection (one shared cache has one mutex for all of them).
     #[test]
     fn sqlite_is_built_without_global_locks_on_allocations_and_page_caches() {
         let (_dir, db) = db();

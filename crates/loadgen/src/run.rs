@@ -356,6 +356,7 @@ async fn run_async(config: RunConfig) -> Result<Report, String> {
             server_cpu::sample(pid)
         };
         (
+            pid,
             tokio::spawn(at(measure_from)),
             deadline.map(|d| tokio::spawn(at(d))),
         )
@@ -375,8 +376,8 @@ async fn run_async(config: RunConfig) -> Result<Report, String> {
             eprint!("\r{:79}\r", "");
         }
     }
-    let server_cpu = match (config.server_pid, cpu_samples) {
-        (Some(pid), Some((from, to))) => {
+    let server_cpu = match cpu_samples {
+        Some((pid, from, to)) => {
             let from = from.await.map_err(|e| e.to_string()).and_then(|s| s);
             let to = match to {
                 Some(t) => t.await.map_err(|e| e.to_string()).and_then(|s| s),
@@ -391,7 +392,7 @@ async fn run_async(config: RunConfig) -> Result<Report, String> {
                 }
             }
         }
-        _ => None,
+        None => None,
     };
     Ok(assemble(&config, &shared, all, server_cpu))
 }

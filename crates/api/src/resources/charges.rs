@@ -219,12 +219,11 @@ pub(crate) fn insert(
         let amount = pi["amount"].as_i64().unwrap_or(0);
         capture_in_doc(tx, ctx_scope, now, &mut doc, amount)?;
     }
-    let id = doc["id"].as_str().unwrap_or_default().to_owned();
     let private = json!({ "processor_data": a.authorization.processor_data });
     tx.insert_object(
         ctx_scope,
         &NewObject {
-            id: &id,
+            id: doc["id"].as_str().unwrap_or_default(),
             kind: "charge",
             created: now,
             ref1: pi["customer"].as_str(),

@@ -91,8 +91,11 @@ class Gateway:
         self.stdout_path = self.log_dir / "stdout.log"
         self.stderr_path = self.log_dir / "stderr.log"
         self.ready_file = self.data_dir / "ready.json"
-        self._stdout = open(self.stdout_path, "wb")
-        self._stderr = open(self.stderr_path, "wb")
+        self._start("wb")
+
+    def _start(self, log_mode: str) -> None:
+        self._stdout = open(self.stdout_path, log_mode)
+        self._stderr = open(self.stderr_path, log_mode)
         self.proc = subprocess.Popen(
             [str(TESSERA_BIN), "serve", "--data-dir", str(self.data_dir),
              "--listen", "127.0.0.1:0", "--ready-file", str(self.ready_file)],
@@ -199,6 +202,13 @@ class Gateway:
             self._stdout.close()
             self._stderr.close()
         return self.exit_code
+
+    def restart(self) -> None:
+        """Stops the gateway (SIGTERM) and starts it again on the same data directory;
+        its logs go on in the same files."""
+        self.stop()
+        self.ready_file.unlink(missing_ok=True)
+        self._start("ab")
 
     def _kill(self) -> None:
         if self.proc.poll() is None:

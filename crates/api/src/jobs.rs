@@ -1,6 +1,6 @@
 //! The worker that carries out scheduled jobs when they come due.
 
-use tessera_store::{DueJob, Jobs};
+use tessera_store::{DueJob, Jobs, Store, StoreError};
 
 use crate::app::App;
 use crate::pipeline::{Failure, unix_now};
@@ -39,6 +39,38 @@ pub fn run_due_jobs(app: &App) -> usize {
     done
 }
 
+/// How long a request's answer is kept for replay under its idempotency key: 24 hours,
+/// as on Stripe. An older key may be used again, for a new request.
+pub const IDEMPOTENCY_KEYS_KEPT_FOR_SECS: i64 = 24 * 3600;
+
+/// Records an expiry step looks at: each step is one short turn at the store's write
+/// lock, between payments' writes.
+const EXPIRY_WINDOW: u32 = 256;
+
+/// Deletes the idempotency records of keys first used more than
+/// [`IDEMPOTENCY_KEYS_KEPT_FOR_SECS`] ago; returns how many. Without it the store would
+/// keep two answers per payment for ever.
+pub fn expire_idempotency_keys(app: &App) -> Result<usize, StoreError> {
+    expire_keys(&app.store, unix_now())
+}
+
+/// [`expire_idempotency_keys`] as of `now` (unix seconds).
+fn expire_keys(store: &Store, now: i64) -> Result<usize, StoreError> {
+    let before = now - IDEMPOTENCY_KEYS_KEPT_FOR_SECS;
+    let (mut after, mut expired) = (0, 0);
+    loop {
+        let (deleted, last) =
+            store.write(|tx| tx.expire_idempotency_keys(before, after, EXPIRY_WINDOW))?;
+        expired += deleted;
+        // Records are in the order their keys were first used: a window with nothing
+        // expired is past the expired ones.
+        match last {
+            Some(last) if deleted > 0 => after = last,
+            _ => return Ok(expired),
+        }
+    }
+}
+
 fn run(app: &App, job: &DueJob) -> Result<bool, Failure> {
     app.store.write(|tx| {
         if !tx.finish_job(job.id)? {
@@ -53,4 +85,64 @@ fn run(app: &App, job: &DueJob) -> Result<bool, Failure> {
         }
         Ok(true)
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tessera_store::{KeyUse, Scope};
+
+    #[test]
+    fn keys_older_than_a_day_are_expired_and_younger_ones_replayed() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(&dir.path().join("t.db")).unwrap();
+        let scope = Scope {
+            account: "acct_a".into(),
+            livemode: false,
+        };
+        let now = 1_800_000_000;
+        let day = IDEMPOTENCY_KEYS_KEPT_FOR_SECS;
+        // More than one window of expired keys, then keys inside the day.
+        let keys: Vec<(String, i64)> = (0..600)
+            .map(|i| (format!("old-{i}"), now - 2 * day + i))
+            .chain((0..5).map(|i| (format!("young-{i}"), now - day + 1 + i)))
+            .collect();
+        for (key, at) in &keys {
+            let u = KeyUse {
+                key,
+                endpoint: "POST /v1/payment_intents",
+                request_hash: b"h",
+                at: *at,
+            };
+            store
+                .write(|tx| tx.complete_idempotency_key(&scope, &u, 200, "{}"))
+                .unwrap();
+        }
+        assert_eq!(expire_keys(&store, now).unwrap(), 600);
+        let replayed = |key: &str, at| {
+            let u = KeyUse {
+                key,
+                endpoint: "POST /v1/payment_intents",
+                request_hash: b"h",
+                at,
+            };
+            store
+                .read(|tx| tx.look_up_idempotency_key(&scope, &u))
+                .unwrap()
+        };
+        assert_eq!(
+            replayed("old-0", now),
+            tessera_store::IdempotencyClaim::Execute,
+            "an expired key may be used again"
+        );
+        for i in 0..5 {
+            assert!(matches!(
+                replayed(&format!("young-{i}"), now),
+                tessera_store::IdempotencyClaim::Replay { .. }
+            ));
+        }
+        // Nothing more to expire until the young keys are a day old.
+        assert_eq!(expire_keys(&store, now).unwrap(), 0);
+        assert_eq!(expire_keys(&store, now + 10).unwrap(), 5);
+    }
 }

@@ -282,13 +282,35 @@ fn public_host(url: &str) -> Option<String> {
 }
 
 /// Background work: scheduled jobs (every 250 ms) and the expiry of CVCs that no
-/// payment used (every minute, and once at start for what a crash left behind).
+/// payment used (every minute, and once at start for what a crash left behind); and,
+/// in a task of its own so that a long backlog never holds the jobs up, the expiry of
+/// idempotency keys older than a day (every minute, and once at start).
 fn spawn_workers(
     app: Arc<App>,
     vault: Arc<Vault>,
     cvc_ttl_seconds: i64,
 ) -> tokio::task::JoinHandle<()> {
+    let keys_app = app.clone();
+    let keys = tokio::spawn(async move {
+        let mut every_minute = tokio::time::interval(std::time::Duration::from_secs(60));
+        loop {
+            every_minute.tick().await;
+            let app = keys_app.clone();
+            let expired = tokio::task::spawn_blocking(move || {
+                tessera_api::jobs::expire_idempotency_keys(&app)
+            });
+            match expired.await {
+                Ok(Ok(n)) if n > 0 => {
+                    tracing::info!(expired = n, "expired idempotency keys older than a day")
+                }
+                Ok(Err(e)) => tracing::error!("idempotency key expiry failed: {e}"),
+                _ => {}
+            }
+        }
+    });
     tokio::spawn(async move {
+        // Stopping the workers stops the key expiry with them.
+        let _keys = AbortOnDrop(keys);
         let mut jobs = tokio::time::interval(std::time::Duration::from_millis(250));
         let mut cvcs = tokio::time::interval(std::time::Duration::from_secs(60));
         loop {
@@ -308,6 +330,15 @@ fn spawn_workers(
             }
         }
     })
+}
+
+/// Aborts a task when dropped.
+struct AbortOnDrop(tokio::task::JoinHandle<()>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
 }
 
 async fn shutdown_signal() {

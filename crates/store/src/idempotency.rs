@@ -112,6 +112,36 @@ impl Tx<'_> {
         Ok(())
     }
 
+    /// Deletes the records of keys first used before `before` (unix seconds) among the
+    /// `window` oldest records after rowid `after` (0: from the first). Returns how many
+    /// it deleted and the last rowid it looked at (`None`: no records there), where the
+    /// next step starts. Records are kept in the order their keys were first used, so
+    /// stepping from the first record reaches every expired one while it looks at no
+    /// more than a window past them.
+    pub fn expire_idempotency_keys(
+        &self,
+        before: i64,
+        after: i64,
+        window: u32,
+    ) -> Result<(usize, Option<i64>), StoreError> {
+        let last: Option<i64> = self
+            .conn
+            .prepare_cached(
+                "SELECT max(rowid) FROM (SELECT rowid FROM idempotency WHERE rowid > ?1 ORDER BY rowid LIMIT ?2)",
+            )?
+            .query_row(params![after, window], |r| r.get(0))?;
+        let Some(last) = last else {
+            return Ok((0, None));
+        };
+        let deleted = self
+            .conn
+            .prepare_cached(
+                "DELETE FROM idempotency WHERE rowid > ?1 AND rowid <= ?2 AND started_at < ?3",
+            )?
+            .execute(params![after, last, before])?;
+        Ok((deleted, Some(last)))
+    }
+
     /// Forgets a claim whose request was rejected before it executed.
     pub fn release_idempotency_key(&self, scope: &Scope, key: &str) -> Result<(), StoreError> {
         self.conn.prepare_cached("DELETE FROM idempotency WHERE account = ?1 AND livemode = ?2 AND key = ?3 AND status IS NULL")?.execute(
@@ -201,6 +231,66 @@ mod tests {
             livemode: false,
         };
         assert_eq!(look(&store, &other, b"h1", 1000), IdempotencyClaim::Execute);
+    }
+
+    #[test]
+    fn expired_keys_are_deleted_a_window_at_a_time_and_younger_ones_kept() {
+        let (_dir, store, scope) = store();
+        let complete = |key: &str, at: i64| {
+            store
+                .write(|tx| tx.complete_idempotency_key(&scope, &key_use(key, b"h", at), 200, "{}"))
+                .unwrap()
+        };
+        // Five keys first used at 100..=104, then a claim taken over at 500 that keeps
+        // its place among them (a record younger than those after it), then two more.
+        for (i, at) in [100, 101, 102, 103, 104].into_iter().enumerate() {
+            complete(&format!("old{i}"), at);
+        }
+        store
+            .write(|tx| tx.claim_idempotency_key(&scope, &key_use("taken", b"h", 5)))
+            .unwrap();
+        store
+            .write(|tx| tx.claim_idempotency_key(&scope, &key_use("taken", b"h", 500)))
+            .unwrap();
+        complete("old5", 105);
+        complete("young", 400);
+        let remaining = || {
+            store
+                .read(|tx| {
+                    tx.conn
+                        .prepare("SELECT key FROM idempotency ORDER BY rowid")?
+                        .query_map([], |r| r.get::<_, String>(0))?
+                        .collect::<Result<Vec<_>, _>>()
+                        .map_err(StoreError::from)
+                })
+                .unwrap()
+        };
+        let step = |after: i64| {
+            store
+                .write(|tx| tx.expire_idempotency_keys(300, after, 3))
+                .unwrap()
+        };
+        // Windows of three records: the first deletes three, the second two (the taken-
+        // over claim is younger), the third finds only young records, the fourth none.
+        let (deleted, last) = step(0);
+        assert_eq!((deleted, last), (3, Some(3)));
+        let (deleted, last) = step(3);
+        assert_eq!((deleted, last), (2, Some(6)));
+        assert_eq!(remaining(), ["taken", "old5", "young"]);
+        let (deleted, last) = step(6);
+        assert_eq!((deleted, last), (1, Some(8)));
+        assert_eq!(step(8), (0, None));
+        assert_eq!(remaining(), ["taken", "young"]);
+        // A younger key is still replayed.
+        assert_eq!(
+            store
+                .read(|tx| tx.look_up_idempotency_key(&scope, &key_use("young", b"h", 401)))
+                .unwrap(),
+            IdempotencyClaim::Replay {
+                status: 200,
+                body: "{}".into()
+            }
+        );
     }
 
     #[test]

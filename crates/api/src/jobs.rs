@@ -1,4 +1,5 @@
-//! The worker that carries out scheduled jobs when they come due.
+//! Background work: the scheduled jobs carried out when they come due, and the expiry
+//! of idempotency keys older than a day.
 
 use tessera_store::{DueJob, Jobs, Store, StoreError};
 

@@ -185,12 +185,11 @@ pub(crate) fn previous_attributes(before: &Value, after: &Value) -> Value {
 mod tests {
     use super::*;
     use serde_json::json;
-    use tessera_store::{ListQuery, Scope, Store};
+    use tessera_store::{ListQuery, Scope};
 
     #[test]
     fn an_event_is_listed_by_its_type_and_not_indexed_by_its_object() {
-        let dir = tempfile::tempdir().unwrap();
-        let store = Store::open(&dir.path().join("t.db")).unwrap();
+        let (_dir, store) = crate::scratch_store();
         let scope = Scope {
             account: "acct_a".into(),
             livemode: false,

@@ -93,10 +93,18 @@ mod tests {
     use super::*;
     use tessera_store::{KeyUse, Scope};
 
+    fn key_use(key: &str, at: i64) -> KeyUse<'_> {
+        KeyUse {
+            key,
+            endpoint: "POST /v1/payment_intents",
+            request_hash: b"h",
+            at,
+        }
+    }
+
     #[test]
     fn keys_older_than_a_day_are_expired_and_younger_ones_replayed() {
-        let dir = tempfile::tempdir().unwrap();
-        let store = Store::open(&dir.path().join("t.db")).unwrap();
+        let (_dir, store) = crate::scratch_store();
         let scope = Scope {
             account: "acct_a".into(),
             livemode: false,
@@ -109,26 +117,14 @@ mod tests {
             .chain((0..5).map(|i| (format!("young-{i}"), now - day + 1 + i)))
             .collect();
         for (key, at) in &keys {
-            let u = KeyUse {
-                key,
-                endpoint: "POST /v1/payment_intents",
-                request_hash: b"h",
-                at: *at,
-            };
             store
-                .write(|tx| tx.complete_idempotency_key(&scope, &u, 200, "{}"))
+                .write(|tx| tx.complete_idempotency_key(&scope, &key_use(key, *at), 200, "{}"))
                 .unwrap();
         }
         assert_eq!(expire_keys(&store, now).unwrap(), 600);
         let replayed = |key: &str, at| {
-            let u = KeyUse {
-                key,
-                endpoint: "POST /v1/payment_intents",
-                request_hash: b"h",
-                at,
-            };
             store
-                .read(|tx| tx.look_up_idempotency_key(&scope, &u))
+                .read(|tx| tx.look_up_idempotency_key(&scope, &key_use(key, at)))
                 .unwrap()
         };
         assert_eq!(

@@ -36,6 +36,15 @@ pub use pipeline::Connection;
 pub use security_headers::apply as with_security_headers;
 pub use tessera_store::Scope;
 
+/// For tests: a store in a fresh temporary directory, which lives as long as the
+/// returned guard.
+#[cfg(test)]
+pub(crate) fn scratch_store() -> (tempfile::TempDir, tessera_store::Store) {
+    let dir = tempfile::tempdir().unwrap();
+    let store = tessera_store::Store::open(&dir.path().join("t.db")).unwrap();
+    (dir, store)
+}
+
 use std::sync::Arc;
 
 use axum::Router;

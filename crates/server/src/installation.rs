@@ -283,15 +283,15 @@ fn public_host(url: &str) -> Option<String> {
 
 /// Background work: scheduled jobs (every 250 ms) and the expiry of CVCs that no
 /// payment used (every minute, and once at start for what a crash left behind); and,
-/// in a task of its own so that a long backlog never holds the jobs up, the expiry of
-/// idempotency keys older than a day (every minute, and once at start).
+/// beside them so that a long backlog never holds the jobs up, the expiry of idempotency
+/// keys older than a day (every minute, and once at start).
 fn spawn_workers(
     app: Arc<App>,
     vault: Arc<Vault>,
     cvc_ttl_seconds: i64,
 ) -> tokio::task::JoinHandle<()> {
     let keys_app = app.clone();
-    let keys = tokio::spawn(async move {
+    let keys = async move {
         let mut every_minute = tokio::time::interval(std::time::Duration::from_secs(60));
         loop {
             every_minute.tick().await;
@@ -307,10 +307,8 @@ fn spawn_workers(
                 _ => {}
             }
         }
-    });
-    tokio::spawn(async move {
-        // Stopping the workers stops the key expiry with them.
-        let _keys = AbortOnDrop(keys);
+    };
+    let jobs_and_cvcs = async move {
         let mut jobs = tokio::time::interval(std::time::Duration::from_millis(250));
         let mut cvcs = tokio::time::interval(std::time::Duration::from_secs(60));
         loop {
@@ -329,16 +327,11 @@ fn spawn_workers(
                 }
             }
         }
+    };
+    // One task polls both loops: stopping it stops both.
+    tokio::spawn(async move {
+        tokio::join!(keys, jobs_and_cvcs);
     })
-}
-
-/// Aborts a task when dropped.
-struct AbortOnDrop(tokio::task::JoinHandle<()>);
-
-impl Drop for AbortOnDrop {
-    fn drop(&mut self) {
-        self.0.abort();
-    }
 }
 
 async fn shutdown_signal() {

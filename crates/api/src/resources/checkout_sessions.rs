@@ -756,8 +756,7 @@ mod tests {
 
     #[test]
     fn the_expiry_job_expires_an_open_session_and_cancels_its_intent() {
-        let dir = tempfile::tempdir().unwrap();
-        let store = Store::open(&dir.path().join("t.db")).unwrap();
+        let (_dir, store) = crate::scratch_store();
         open_session(
             &store,
             "requires_payment_method",
@@ -779,8 +778,7 @@ mod tests {
 
     #[test]
     fn the_expiry_job_leaves_a_completed_session_alone() {
-        let dir = tempfile::tempdir().unwrap();
-        let store = Store::open(&dir.path().join("t.db")).unwrap();
+        let (_dir, store) = crate::scratch_store();
         open_session(
             &store,
             "succeeded",
@@ -807,8 +805,7 @@ mod tests {
 
     #[test]
     fn the_expiry_job_waits_for_a_payment_under_way() {
-        let dir = tempfile::tempdir().unwrap();
-        let store = Store::open(&dir.path().join("t.db")).unwrap();
+        let (_dir, store) = crate::scratch_store();
         let fenced = json!({ "checkout_session": "cs_test_1", "attempt_started": 995 });
         open_session(&store, "requires_confirmation", fenced);
         run_job(&store, 1_000);

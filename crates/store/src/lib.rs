@@ -59,14 +59,19 @@ CREATE TABLE IF NOT EXISTS objects (
     doc TEXT NOT NULL,
     private TEXT
 );
-CREATE INDEX IF NOT EXISTS objects_by_kind ON objects(account, livemode, kind, seq);
--- Only objects that have a reference are indexed by it (most kinds leave one or both
--- empty), so an insert writes fewer index entries. These replace the full indexes
--- of the first schema.
+-- Lists run newest first by `created`, then by insertion order within a second (a
+-- request stamps `created` when it starts, so two concurrent ones can commit in the
+-- other order). Only objects that have a reference are indexed by it (most kinds
+-- leave one or both empty), so an insert writes fewer index entries. These replace
+-- the indexes of earlier schemas, which ran in insertion order alone.
+DROP INDEX IF EXISTS objects_by_kind;
 DROP INDEX IF EXISTS objects_by_ref1;
 DROP INDEX IF EXISTS objects_by_ref2;
-CREATE INDEX IF NOT EXISTS objects_by_ref1_set ON objects(account, livemode, kind, ref1, seq) WHERE ref1 IS NOT NULL;
-CREATE INDEX IF NOT EXISTS objects_by_ref2_set ON objects(account, livemode, kind, ref2, seq) WHERE ref2 IS NOT NULL;
+DROP INDEX IF EXISTS objects_by_ref1_set;
+DROP INDEX IF EXISTS objects_by_ref2_set;
+CREATE INDEX IF NOT EXISTS objects_by_kind_created ON objects(account, livemode, kind, created, seq);
+CREATE INDEX IF NOT EXISTS objects_by_ref1_created ON objects(account, livemode, kind, ref1, created, seq) WHERE ref1 IS NOT NULL;
+CREATE INDEX IF NOT EXISTS objects_by_ref2_created ON objects(account, livemode, kind, ref2, created, seq) WHERE ref2 IS NOT NULL;
 CREATE TABLE IF NOT EXISTS jobs (
     id INTEGER PRIMARY KEY AUTOINCREMENT,
     due_at_ms INTEGER NOT NULL,

@@ -182,73 +182,34 @@ impl Tx<'_> {
             .optional()?)
     }
 
-    fn seq_of(&self, scope: &Scope, kind: &str, id: &str) -> Result<Option<i64>, StoreError> {
+    /// Where an object stands in its kind's list: its `created` and insertion order.
+    fn list_position(
+        &self,
+        scope: &Scope,
+        kind: &str,
+        id: &str,
+    ) -> Result<Option<(i64, i64)>, StoreError> {
         Ok(self
             .conn
-            .prepare_cached("SELECT seq FROM objects WHERE id = ?1 AND account = ?2 AND livemode = ?3 AND kind = ?4")?
+            .prepare_cached("SELECT created, seq FROM objects WHERE id = ?1 AND account = ?2 AND livemode = ?3 AND kind = ?4")?
             .query_row(
                 params![id, scope.account, scope.livemode, kind],
-                |r| r.get(0),
+                |r| Ok((r.get(0)?, r.get(1)?)),
             )
             .optional()?)
     }
 
-    /// Lists objects newest first. A cursor id that names no object of the kind gives
+    /// Lists objects newest first: by `created`, then by insertion order among objects
+    /// created in the same second. A cursor id that names no object of the kind gives
     /// `Ok(None)`, so the API can name the bad parameter.
     pub fn list_objects(
         &self,
         scope: &Scope,
         q: &ListQuery<'_>,
     ) -> Result<Option<ListPage>, StoreError> {
-        let mut sql = String::from(
-            "SELECT doc FROM objects WHERE account = ? AND livemode = ? AND kind = ? AND deleted = 0",
-        );
-        let mut args: Vec<SqlValue> = vec![
-            SqlValue::Text(scope.account.clone()),
-            SqlValue::Integer(i64::from(scope.livemode)),
-            SqlValue::Text(q.kind.to_owned()),
-        ];
-        let mut push = |clause: &str, v: SqlValue| {
-            sql.push_str(clause);
-            args.push(v);
+        let Some((sql, args)) = self.list_sql(scope, q)? else {
+            return Ok(None);
         };
-        if let Some(r) = q.ref1 {
-            push(" AND ref1 = ?", SqlValue::Text(r.to_owned()));
-        }
-        if let Some(r) = q.ref2 {
-            push(" AND ref2 = ?", SqlValue::Text(r.to_owned()));
-        }
-        let c = &q.created;
-        for (clause, bound) in [
-            (" AND created > ?", c.gt),
-            (" AND created >= ?", c.gte),
-            (" AND created < ?", c.lt),
-            (" AND created <= ?", c.lte),
-        ] {
-            if let Some(b) = bound {
-                push(clause, SqlValue::Integer(b));
-            }
-        }
-        let ascending = q.ending_before.is_some();
-        if let Some(cursor) = q.starting_after {
-            let Some(seq) = self.seq_of(scope, q.kind, cursor)? else {
-                return Ok(None);
-            };
-            push(" AND seq < ?", SqlValue::Integer(seq));
-        } else if let Some(cursor) = q.ending_before {
-            let Some(seq) = self.seq_of(scope, q.kind, cursor)? else {
-                return Ok(None);
-            };
-            push(" AND seq > ?", SqlValue::Integer(seq));
-        }
-        push(
-            if ascending {
-                " ORDER BY seq ASC LIMIT ?"
-            } else {
-                " ORDER BY seq DESC LIMIT ?"
-            },
-            SqlValue::Integer(i64::from(q.limit) + 1),
-        );
         let mut stmt = self.conn.prepare_cached(&sql)?;
         let docs = stmt
             .query_map(rusqlite::params_from_iter(args), |r| r.get::<_, String>(0))?
@@ -259,10 +220,66 @@ impl Tx<'_> {
             .take(q.limit as usize)
             .map(|d| serde_json::from_str(&d))
             .collect::<Result<Vec<Value>, _>>()?;
-        if ascending {
+        if q.ending_before.is_some() {
             data.reverse();
         }
         Ok(Some(ListPage { data, has_more }))
+    }
+
+    /// The query for a page and its arguments (`None` for a cursor that names nothing).
+    /// A page walking back (`ending_before`) is read oldest first and reversed.
+    fn list_sql(
+        &self,
+        scope: &Scope,
+        q: &ListQuery<'_>,
+    ) -> Result<Option<(String, Vec<SqlValue>)>, StoreError> {
+        let mut sql = String::from(
+            "SELECT doc FROM objects WHERE account = ? AND livemode = ? AND kind = ? AND deleted = 0",
+        );
+        let mut args: Vec<SqlValue> = vec![
+            SqlValue::Text(scope.account.clone()),
+            SqlValue::Integer(i64::from(scope.livemode)),
+            SqlValue::Text(q.kind.to_owned()),
+        ];
+        let c = &q.created;
+        for (clause, value) in [
+            (
+                " AND ref1 = ?",
+                q.ref1.map(|r| SqlValue::Text(r.to_owned())),
+            ),
+            (
+                " AND ref2 = ?",
+                q.ref2.map(|r| SqlValue::Text(r.to_owned())),
+            ),
+            (" AND created > ?", c.gt.map(SqlValue::Integer)),
+            (" AND created >= ?", c.gte.map(SqlValue::Integer)),
+            (" AND created < ?", c.lt.map(SqlValue::Integer)),
+            (" AND created <= ?", c.lte.map(SqlValue::Integer)),
+        ] {
+            if let Some(v) = value {
+                sql.push_str(clause);
+                args.push(v);
+            }
+        }
+        let cursor = match (q.starting_after, q.ending_before) {
+            (Some(id), _) => Some((id, " AND (created, seq) < (?, ?)")),
+            (None, Some(id)) => Some((id, " AND (created, seq) > (?, ?)")),
+            (None, None) => None,
+        };
+        if let Some((id, clause)) = cursor {
+            let Some((created, seq)) = self.list_position(scope, q.kind, id)? else {
+                return Ok(None);
+            };
+            sql.push_str(clause);
+            args.extend([SqlValue::Integer(created), SqlValue::Integer(seq)]);
+        }
+        sql.push_str(if q.ending_before.is_some() {
+            " ORDER BY created ASC, seq ASC LIMIT ?"
+        } else {
+            " ORDER BY created DESC, seq DESC LIMIT ?"
+        });
+        args.push(SqlValue::Integer(i64::from(q.limit) + 1));
+        Ok(Some((sql, args)))
     }
 }
 
@@ -286,63 +303,215 @@ mod tests {
             .collect()
     }
 
-    #[test]
-    fn lists_by_reference_use_the_partial_indexes() {
-        let dir = tempfile::tempdir().unwrap();
-        let store = Store::open(&dir.path().join("t.db")).unwrap();
-        for (column, index) in [
-            ("ref1", "objects_by_ref1_set"),
-            ("ref2", "objects_by_ref2_set"),
-        ] {
-            let sql = format!(
-                "EXPLAIN QUERY PLAN SELECT doc FROM objects WHERE account = ? AND livemode = ? AND kind = ? AND deleted = 0 AND {column} = ? ORDER BY seq DESC LIMIT ?"
-            );
-            let plan: Vec<String> = store
-                .read(|tx| {
-                    let mut stmt = tx.conn.prepare(&sql)?;
-                    let rows = stmt
-                        .query_map(
-                            rusqlite::params!["acct_a", false, "charge", "pi_1", 11],
-                            |r| r.get::<_, String>(3),
-                        )?
-                        .collect::<Result<Vec<_>, _>>()?;
-                    Ok::<_, StoreError>(rows)
-                })
-                .unwrap();
-            assert!(
-                plan.iter().any(|step| step.contains(index)),
-                "{column} lookups should use {index}: {plan:?}"
-            );
-        }
+    fn insert(tx: &Tx<'_>, s: &Scope, id: &str, created: i64, ref1: Option<&str>) {
+        tx.insert_object(
+            s,
+            &NewObject {
+                id,
+                kind: "customer",
+                created,
+                ref1,
+                ref2: ref1,
+                doc: &json!({ "id": id, "created": created }),
+                private: None,
+            },
+        )
+        .unwrap();
     }
 
-    #[test]
-    fn a_store_from_the_first_schema_gets_the_partial_indexes() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("t.db");
-        drop(Store::open(&path).unwrap());
-        {
-            let old = rusqlite::Connection::open(&path).unwrap();
-            old.execute_batch(
-                "DROP INDEX objects_by_ref1_set; DROP INDEX objects_by_ref2_set;
-                 CREATE INDEX objects_by_ref1 ON objects(account, livemode, kind, ref1, seq);
-                 CREATE INDEX objects_by_ref2 ON objects(account, livemode, kind, ref2, seq);",
-            )
-            .unwrap();
-        }
-        let store = Store::open(&path).unwrap();
-        let names: Vec<String> = store
+    fn index_names(store: &Store) -> Vec<String> {
+        store
             .read(|tx| {
                 let mut stmt = tx.conn.prepare(
-                    "SELECT name FROM sqlite_schema WHERE type = 'index' AND name LIKE 'objects_by_ref%' ORDER BY name",
+                    "SELECT name FROM sqlite_schema WHERE type = 'index' AND tbl_name = 'objects' AND sql IS NOT NULL ORDER BY name",
                 )?;
                 let rows = stmt
                     .query_map([], |r| r.get::<_, String>(0))?
                     .collect::<Result<Vec<_>, _>>()?;
                 Ok::<_, StoreError>(rows)
             })
+            .unwrap()
+    }
+
+    #[test]
+    fn every_page_query_walks_an_index_without_sorting() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(&dir.path().join("t.db")).unwrap();
+        let s = scope("acct_a");
+        store
+            .write(|tx| {
+                insert(tx, &s, "cus_1", 100, Some("x"));
+                Ok::<_, StoreError>(())
+            })
             .unwrap();
-        assert_eq!(names, ["objects_by_ref1_set", "objects_by_ref2_set"]);
+        let query = |ref1, ref2, after, before, gte| ListQuery {
+            kind: "customer",
+            ref1,
+            ref2,
+            created: CreatedFilter {
+                gte,
+                ..Default::default()
+            },
+            limit: 10,
+            starting_after: after,
+            ending_before: before,
+        };
+        for (q, index) in [
+            (
+                query(None, None, None, None, None),
+                "objects_by_kind_created",
+            ),
+            (
+                query(None, None, Some("cus_1"), None, None),
+                "objects_by_kind_created",
+            ),
+            (
+                query(None, None, None, Some("cus_1"), Some(5)),
+                "objects_by_kind_created",
+            ),
+            (
+                query(Some("x"), None, None, None, None),
+                "objects_by_ref1_created",
+            ),
+            (
+                query(Some("x"), None, Some("cus_1"), None, None),
+                "objects_by_ref1_created",
+            ),
+            (
+                query(None, Some("x"), None, Some("cus_1"), None),
+                "objects_by_ref2_created",
+            ),
+        ] {
+            let plan: Vec<String> = store
+                .read(|tx| {
+                    let (sql, args) = tx.list_sql(&s, &q)?.unwrap();
+                    let mut stmt = tx.conn.prepare(&format!("EXPLAIN QUERY PLAN {sql}"))?;
+                    let rows = stmt
+                        .query_map(rusqlite::params_from_iter(args), |r| r.get::<_, String>(3))?
+                        .collect::<Result<Vec<_>, _>>()?;
+                    Ok::<_, StoreError>(rows)
+                })
+                .unwrap();
+            assert!(
+                plan.iter().any(|step| step.contains(index)),
+                "{q:?} should use {index}: {plan:?}"
+            );
+            assert!(
+                !plan.iter().any(|step| step.contains("TEMP B-TREE")),
+                "{q:?} should not sort: {plan:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_store_from_an_earlier_schema_gets_the_indexes_by_created() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("t.db");
+        drop(Store::open(&path).unwrap());
+        {
+            let old = rusqlite::Connection::open(&path).unwrap();
+            old.execute_batch(
+                "DROP INDEX objects_by_kind_created; DROP INDEX objects_by_ref1_created;
+                 DROP INDEX objects_by_ref2_created;
+                 CREATE INDEX objects_by_kind ON objects(account, livemode, kind, seq);
+                 CREATE INDEX objects_by_ref1 ON objects(account, livemode, kind, ref1, seq);
+                 CREATE INDEX objects_by_ref2_set ON objects(account, livemode, kind, ref2, seq) WHERE ref2 IS NOT NULL;
+                 INSERT INTO objects (id, account, livemode, kind, created, ref1, doc)
+                 VALUES ('cus_old', 'acct_a', 0, 'customer', 7, 'x', '{\"id\":\"cus_old\"}');",
+            )
+            .unwrap();
+        }
+        let store = Store::open(&path).unwrap();
+        assert_eq!(
+            index_names(&store),
+            [
+                "objects_by_kind_created",
+                "objects_by_ref1_created",
+                "objects_by_ref2_created"
+            ]
+        );
+        let page = store
+            .read(|tx| {
+                tx.list_objects(
+                    &scope("acct_a"),
+                    &ListQuery {
+                        kind: "customer",
+                        ref1: Some("x"),
+                        limit: 10,
+                        ..Default::default()
+                    },
+                )
+            })
+            .unwrap()
+            .unwrap();
+        assert_eq!(ids(&page), ["cus_old"]);
+    }
+
+    /// A request stamps `created` when it starts, so a request that started a second
+    /// earlier can reach the store after one that started later. Its object still lists
+    /// below the later one, in every direction a client can walk.
+    #[test]
+    fn lists_follow_created_when_writes_land_out_of_order() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(&dir.path().join("t.db")).unwrap();
+        let s = scope("acct_a");
+        store
+            .write(|tx| {
+                // In insertion order: created 101, 100, 102, 101, 103.
+                for (id, created) in [
+                    ("cus_b", 101),
+                    ("cus_a", 100),
+                    ("cus_d", 102),
+                    ("cus_c", 101),
+                    ("cus_e", 103),
+                ] {
+                    insert(tx, &s, id, created, Some("x"));
+                }
+                Ok::<_, StoreError>(())
+            })
+            .unwrap();
+        let newest_first = ["cus_e", "cus_d", "cus_c", "cus_b", "cus_a"];
+        store
+            .read(|tx| {
+                for ref1 in [None, Some("x")] {
+                    let q = |after, before, limit| ListQuery {
+                        kind: "customer",
+                        ref1,
+                        limit,
+                        starting_after: after,
+                        ending_before: before,
+                        ..Default::default()
+                    };
+                    let all = tx.list_objects(&s, &q(None, None, 10))?.unwrap();
+                    assert_eq!(ids(&all), newest_first, "ref1 {ref1:?}");
+                    let mut walked: Vec<String> = Vec::new();
+                    loop {
+                        let after = walked.last().cloned();
+                        let page = tx
+                            .list_objects(
+                                &s,
+                                &ListQuery {
+                                    starting_after: after.as_deref(),
+                                    ..q(None, None, 2)
+                                },
+                            )?
+                            .unwrap();
+                        walked.extend(ids(&page));
+                        if !page.has_more {
+                            break;
+                        }
+                    }
+                    assert_eq!(walked, newest_first, "forward, ref1 {ref1:?}");
+                    let back = tx.list_objects(&s, &q(None, Some("cus_b"), 2))?.unwrap();
+                    assert_eq!(ids(&back), ["cus_d", "cus_c"], "back, ref1 {ref1:?}");
+                    assert!(back.has_more);
+                    let next = tx.list_objects(&s, &q(Some("cus_c"), None, 1))?.unwrap();
+                    assert_eq!(ids(&next), ["cus_b"], "after, ref1 {ref1:?}");
+                    assert!(next.has_more);
+                }
+                Ok::<_, StoreError>(())
+            })
+            .unwrap();
     }
 
     #[test]

@@ -1,11 +1,12 @@
-//! Background work: the scheduled jobs carried out when they come due, and the expiry
-//! of idempotency keys older than a day.
+//! Background work: the scheduled jobs carried out when they come due, and the records
+//! kept only for a while: idempotency keys (a day) and the risk engine's attempts (as
+//! far back as a rule's dry run replays).
 
 use tessera_store::{DueJob, Jobs, Store, StoreError};
 
 use crate::app::App;
 use crate::pipeline::{Failure, unix_now};
-use crate::resources::{checkout_sessions, refunds};
+use crate::resources::{checkout_sessions, radar_rules, refunds};
 
 /// Jobs taken per pass.
 const BATCH: u32 = 100;
@@ -44,8 +45,8 @@ pub fn run_due_jobs(app: &App) -> usize {
 /// as on Stripe. An older key may be used again, for a new request.
 pub const IDEMPOTENCY_KEYS_KEPT_FOR_SECS: i64 = 24 * 3600;
 
-/// Records an expiry step looks at: each step is one short turn at the store's write
-/// lock, between payments' writes.
+/// Records an expiry step looks at (or deletes): each step is one short turn at the
+/// store's write lock, between payments' writes.
 const EXPIRY_WINDOW: u32 = 256;
 
 /// Deletes the idempotency records of keys first used more than
@@ -68,6 +69,32 @@ fn expire_keys(store: &Store, now: i64) -> Result<usize, StoreError> {
         match last {
             Some(last) if deleted > 0 => after = last,
             _ => return Ok(expired),
+        }
+    }
+}
+
+/// How long the risk engine's record of a payment attempt is kept: as far back as a
+/// rule's dry run replays (90 days). Its velocity counters read only the last week.
+pub const RISK_ATTEMPTS_KEPT_FOR_SECS: i64 = radar_rules::MAX_DRY_RUN_DAYS * 86_400;
+
+const _: () = assert!(crate::risk::HISTORY_SECS <= RISK_ATTEMPTS_KEPT_FOR_SECS);
+
+/// Deletes the risk engine's attempts older than [`RISK_ATTEMPTS_KEPT_FOR_SECS`];
+/// returns how many. Without it the store would keep one per payment for ever.
+pub fn prune_risk_attempts(app: &App) -> Result<usize, StoreError> {
+    prune_attempts(&app.store, unix_now())
+}
+
+/// [`prune_risk_attempts`] as of `now` (unix seconds), oldest first, in steps of
+/// [`EXPIRY_WINDOW`] attempts.
+fn prune_attempts(store: &Store, now: i64) -> Result<usize, StoreError> {
+    let before = now - RISK_ATTEMPTS_KEPT_FOR_SECS;
+    let mut pruned = 0;
+    loop {
+        let deleted = store.write(|tx| tx.prune_risk_attempts(before, EXPIRY_WINDOW))?;
+        pruned += deleted;
+        if deleted < EXPIRY_WINDOW as usize {
+            return Ok(pruned);
         }
     }
 }
@@ -100,6 +127,52 @@ mod tests {
             request_hash: b"h",
             at,
         }
+    }
+
+    #[test]
+    fn risk_attempts_older_than_the_dry_run_window_are_pruned() {
+        let (_dir, store) = crate::scratch_store();
+        let scope = Scope {
+            account: "acct_a".into(),
+            livemode: false,
+        };
+        let now = 1_800_000_000;
+        let kept = RISK_ATTEMPTS_KEPT_FOR_SECS;
+        // More than two windows of aged attempts, then attempts still inside the window.
+        let ages = (0..600)
+            .map(|i| (format!("ch_old{i}"), now - kept - 600 + i))
+            .chain((0..5).map(|i| (format!("ch_new{i}"), now - kept + i)));
+        store
+            .write(|tx| {
+                for (charge, at) in ages {
+                    tx.insert_risk_attempt(&tessera_store::RiskAttempt {
+                        scope: scope.clone(),
+                        at,
+                        charge,
+                        declined: false,
+                        keys: serde_json::json!({}),
+                        signals: serde_json::json!({}),
+                    })?;
+                }
+                Ok::<_, StoreError>(())
+            })
+            .unwrap();
+        assert_eq!(prune_attempts(&store, now).unwrap(), 600);
+        let left = store
+            .read(|tx| tx.risk_attempts_since(None, 0, 1000))
+            .unwrap();
+        let charges: Vec<_> = left.iter().map(|a| a.charge.as_str()).collect();
+        assert_eq!(
+            charges,
+            ["ch_new0", "ch_new1", "ch_new2", "ch_new3", "ch_new4"]
+        );
+        // A dry run's longest window still sees every attempt that is left.
+        let replayed =
+            crate::risk::past_attempts(&store, &scope, now, radar_rules::MAX_DRY_RUN_DAYS, 1000)
+                .unwrap();
+        assert_eq!(replayed.len(), 5);
+        assert_eq!(prune_attempts(&store, now).unwrap(), 0);
+        assert_eq!(prune_attempts(&store, now + 3).unwrap(), 3);
     }
 
     #[test]

@@ -283,27 +283,44 @@ fn public_host(url: &str) -> Option<String> {
 
 /// Background work: scheduled jobs (every 250 ms) and the expiry of CVCs that no
 /// payment used (every minute, and once at start for what a crash left behind); and,
-/// beside them so that a long backlog never holds the jobs up, the expiry of idempotency
-/// keys older than a day (every minute, and once at start).
+/// beside them so that a long backlog never holds the jobs up, the records kept only
+/// for a while: idempotency keys older than a day and risk attempts older than the
+/// longest dry run (every minute, and once at start).
 fn spawn_workers(
     app: Arc<App>,
     vault: Arc<Vault>,
     cvc_ttl_seconds: i64,
 ) -> tokio::task::JoinHandle<()> {
-    let keys_app = app.clone();
-    let keys = async move {
+    let retention_app = app.clone();
+    let retention = async move {
         let mut every_minute = tokio::time::interval(std::time::Duration::from_secs(60));
         loop {
             every_minute.tick().await;
-            let app = keys_app.clone();
+            let app = retention_app.clone();
             let expired = tokio::task::spawn_blocking(move || {
-                tessera_api::jobs::expire_idempotency_keys(&app)
+                (
+                    tessera_api::jobs::expire_idempotency_keys(&app),
+                    tessera_api::jobs::prune_risk_attempts(&app),
+                )
             });
-            match expired.await {
-                Ok(Ok(n)) if n > 0 => {
+            let Ok((keys, attempts)) = expired.await else {
+                continue;
+            };
+            match keys {
+                Ok(n) if n > 0 => {
                     tracing::info!(expired = n, "expired idempotency keys older than a day")
                 }
-                Ok(Err(e)) => tracing::error!("idempotency key expiry failed: {e}"),
+                Err(e) => tracing::error!("idempotency key expiry failed: {e}"),
+                _ => {}
+            }
+            match attempts {
+                Ok(n) if n > 0 => {
+                    tracing::info!(
+                        pruned = n,
+                        "pruned risk attempts older than the longest rule dry run"
+                    )
+                }
+                Err(e) => tracing::error!("risk attempt pruning failed: {e}"),
                 _ => {}
             }
         }
@@ -330,7 +347,7 @@ fn spawn_workers(
     };
     // One task polls both loops: stopping it stops both.
     tokio::spawn(async move {
-        tokio::join!(keys, jobs_and_cvcs);
+        tokio::join!(retention, jobs_and_cvcs);
     })
 }
 

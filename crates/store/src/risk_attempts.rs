@@ -84,12 +84,16 @@ impl Tx<'_> {
             .collect()
     }
 
-    /// Deletes attempts older than `before` (unix seconds); returns how many.
-    pub fn prune_risk_attempts(&self, before: i64) -> Result<usize, StoreError> {
+    /// Deletes the oldest attempts made before `before` (unix seconds), at most `limit`
+    /// of them (one short write however many have aged); returns how many.
+    pub fn prune_risk_attempts(&self, before: i64, limit: u32) -> Result<usize, StoreError> {
         Ok(self
             .conn
-            .prepare_cached("DELETE FROM risk_attempts WHERE at < ?1")?
-            .execute([before])?)
+            .prepare_cached(
+                "DELETE FROM risk_attempts WHERE seq IN
+                 (SELECT seq FROM risk_attempts WHERE at < ?1 ORDER BY at LIMIT ?2)",
+            )?
+            .execute(params![before, limit])?)
     }
 }
 
@@ -135,7 +139,22 @@ mod tests {
         assert_eq!(charges(&mine), ["ch_1", "ch_3"]);
         assert_eq!(charges(&all), ["ch_2", "ch_3"]);
         assert_eq!(mine[0], attempt("acct_a", 100, "ch_1"));
-        let pruned = store.write(|tx| tx.prune_risk_attempts(250)).unwrap();
-        assert_eq!(pruned, 2);
+        // The oldest go first, a window at a time, and nothing from `before` on.
+        let pruned = store.write(|tx| tx.prune_risk_attempts(250, 1)).unwrap();
+        assert_eq!(pruned, 1);
+        let left = store
+            .read(|tx| tx.risk_attempts_since(None, 0, 10))
+            .unwrap();
+        assert_eq!(charges(&left), ["ch_2", "ch_3"]);
+        let pruned = store.write(|tx| tx.prune_risk_attempts(250, 10)).unwrap();
+        assert_eq!(pruned, 1);
+        let left = store
+            .read(|tx| tx.risk_attempts_since(None, 0, 10))
+            .unwrap();
+        assert_eq!(charges(&left), ["ch_3"]);
+        assert_eq!(
+            store.write(|tx| tx.prune_risk_attempts(250, 10)).unwrap(),
+            0
+        );
     }
 }

@@ -125,7 +125,7 @@ pub(crate) fn outcome_rule(rules: &[Value], text: &str, action: Action) -> Value
 }
 
 /// The longest replay window of a dry run, in days.
-const MAX_DRY_RUN_DAYS: i64 = 90;
+pub(crate) const MAX_DRY_RUN_DAYS: i64 = 90;
 
 /// The most attempts a dry run replays.
 const MAX_DRY_RUN_ATTEMPTS: u32 = 200_000;

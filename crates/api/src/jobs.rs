@@ -64,8 +64,8 @@ fn expire_keys(store: &Store, now: i64) -> Result<usize, StoreError> {
         let (deleted, last) =
             store.write(|tx| tx.expire_idempotency_keys(before, after, EXPIRY_WINDOW))?;
         expired += deleted;
-        // Records are in the order their keys were first used: a window with nothing
-        // expired is past the expired ones.
+        // Records are in the order their keys were claimed (a claim taken over after a
+        // crash moves to the end): a window with nothing expired is past the expired ones.
         match last {
             Some(last) if deleted > 0 => after = last,
             _ => return Ok(expired),
@@ -120,6 +120,13 @@ mod tests {
     use super::*;
     use tessera_store::{KeyUse, Scope};
 
+    fn scope() -> Scope {
+        Scope {
+            account: "acct_a".into(),
+            livemode: false,
+        }
+    }
+
     fn key_use(key: &str, at: i64) -> KeyUse<'_> {
         KeyUse {
             key,
@@ -132,10 +139,7 @@ mod tests {
     #[test]
     fn risk_attempts_older_than_the_dry_run_window_are_pruned() {
         let (_dir, store) = crate::scratch_store();
-        let scope = Scope {
-            account: "acct_a".into(),
-            livemode: false,
-        };
+        let scope = scope();
         let now = 1_800_000_000;
         let kept = RISK_ATTEMPTS_KEPT_FOR_SECS;
         // More than two windows of aged attempts, then attempts still inside the window.
@@ -175,13 +179,44 @@ mod tests {
         assert_eq!(prune_attempts(&store, now + 3).unwrap(), 3);
     }
 
+    /// Claims taken over after a crash are younger than the records after them; more
+    /// than a window of them in a row must not hide those records from the expiry.
+    #[test]
+    fn taken_over_claims_do_not_hold_the_expiry_up() {
+        let (_dir, store) = crate::scratch_store();
+        let scope = scope();
+        let now = 1_800_000_000;
+        let two_days_ago = now - 2 * IDEMPOTENCY_KEYS_KEPT_FOR_SECS;
+        let claims: Vec<String> = (0..300).map(|i| format!("claim-{i}")).collect();
+        let claim = |at: i64| {
+            for key in &claims {
+                store
+                    .write(|tx| tx.claim_idempotency_key(&scope, &key_use(key, at)))
+                    .unwrap();
+            }
+        };
+        claim(two_days_ago);
+        for i in 0..10 {
+            let key = format!("old-{i}");
+            store
+                .write(|tx| {
+                    tx.complete_idempotency_key(&scope, &key_use(&key, two_days_ago + 1), 200, "{}")
+                })
+                .unwrap();
+        }
+        // The process that made the claims died; retries take them over an hour ago.
+        claim(now - 3600);
+        assert_eq!(expire_keys(&store, now).unwrap(), 10);
+        assert_eq!(
+            expire_keys(&store, now + IDEMPOTENCY_KEYS_KEPT_FOR_SECS).unwrap(),
+            300
+        );
+    }
+
     #[test]
     fn keys_older_than_a_day_are_expired_and_younger_ones_replayed() {
         let (_dir, store) = crate::scratch_store();
-        let scope = Scope {
-            account: "acct_a".into(),
-            livemode: false,
-        };
+        let scope = scope();
         let now = 1_800_000_000;
         let day = IDEMPOTENCY_KEYS_KEPT_FOR_SECS;
         // More than one window of expired keys, then keys inside the day.

@@ -81,13 +81,24 @@ impl Tx<'_> {
     /// Marks `key` in flight for a request that [`Tx::look_up_idempotency_key`] said
     /// to execute (taking over an abandoned claim). Fails if the key was claimed or
     /// completed meanwhile by another process: never two executions of one key.
+    ///
+    /// A claim taken over is deleted and inserted again rather than updated, so that
+    /// records stay in the order their keys were last claimed, which the expiry
+    /// ([`Tx::expire_idempotency_keys`]) relies on to stop early.
     pub fn claim_idempotency_key(&self, scope: &Scope, u: &KeyUse<'_>) -> Result<(), StoreError> {
-        let claimed = self.conn.prepare_cached(
-            "INSERT INTO idempotency (account, livemode, key, request_hash, endpoint, started_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6) \
-             ON CONFLICT (account, livemode, key) DO UPDATE SET request_hash = excluded.request_hash, endpoint = excluded.endpoint, started_at = excluded.started_at \
-             WHERE status IS NULL AND started_at < excluded.started_at - ?7",
-        )?.execute(params![scope.account, scope.livemode, u.key, u.request_hash, u.endpoint, u.at, ABANDONED_AFTER_SECS])?;
-        if claimed != 1 {
+        let insert = || -> Result<usize, StoreError> {
+            Ok(self.conn.prepare_cached(
+                "INSERT INTO idempotency (account, livemode, key, request_hash, endpoint, started_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6) \
+                 ON CONFLICT (account, livemode, key) DO NOTHING",
+            )?.execute(params![scope.account, scope.livemode, u.key, u.request_hash, u.endpoint, u.at])?)
+        };
+        if insert()? == 1 {
+            return Ok(());
+        }
+        let abandoned = self.conn.prepare_cached(
+            "DELETE FROM idempotency WHERE account = ?1 AND livemode = ?2 AND key = ?3 AND status IS NULL AND started_at < ?4",
+        )?.execute(params![scope.account, scope.livemode, u.key, u.at - ABANDONED_AFTER_SECS])?;
+        if abandoned != 1 || insert()? != 1 {
             // The key itself stays out: the message reaches the log, and a key is
             // whatever the client sent.
             return Err(StoreError::new(
@@ -115,9 +126,9 @@ impl Tx<'_> {
     /// Deletes the records of keys first used before `before` (unix seconds) among the
     /// `window` oldest records after rowid `after` (0: from the first). Returns how many
     /// it deleted and the last rowid it looked at (`None`: no records there), where the
-    /// next step starts. Records are kept in the order their keys were first used, so
-    /// stepping from the first record reaches every expired one while it looks at no
-    /// more than a window past them.
+    /// next step starts. Records are kept in the order their keys were claimed (a claim
+    /// taken over moves to the end), so stepping from the first record reaches every
+    /// expired one while it looks at no more than a window past them.
     pub fn expire_idempotency_keys(
         &self,
         before: i64,
@@ -241,17 +252,24 @@ mod tests {
                 .write(|tx| tx.complete_idempotency_key(&scope, &key_use(key, b"h", at), 200, "{}"))
                 .unwrap()
         };
-        // Five keys first used at 100..=104, then a claim taken over at 500 that keeps
-        // its place among them (a record younger than those after it), then two more.
+        let claim = |key: &str, at: i64| {
+            store
+                .write(|tx| tx.claim_idempotency_key(&scope, &key_use(key, b"h", at)))
+                .unwrap()
+        };
+        // Three claims left at 5 by a process that died, five keys used at 100..=104,
+        // then the three claims taken over at 500: they move behind the others (kept
+        // where they were, they would fill the first window with young records and the
+        // expiry would stop there, before the expired ones). Then two more keys.
+        for key in ["taken0", "taken1", "taken2"] {
+            claim(key, 5);
+        }
         for (i, at) in [100, 101, 102, 103, 104].into_iter().enumerate() {
             complete(&format!("old{i}"), at);
         }
-        store
-            .write(|tx| tx.claim_idempotency_key(&scope, &key_use("taken", b"h", 5)))
-            .unwrap();
-        store
-            .write(|tx| tx.claim_idempotency_key(&scope, &key_use("taken", b"h", 500)))
-            .unwrap();
+        for key in ["taken0", "taken1", "taken2"] {
+            claim(key, 500);
+        }
         complete("old5", 105);
         complete("young", 400);
         let remaining = || {
@@ -265,23 +283,30 @@ mod tests {
                 })
                 .unwrap()
         };
+        assert_eq!(
+            remaining(),
+            [
+                "old0", "old1", "old2", "old3", "old4", "taken0", "taken1", "taken2", "old5",
+                "young"
+            ]
+        );
         let step = |after: i64| {
             store
                 .write(|tx| tx.expire_idempotency_keys(300, after, 3))
                 .unwrap()
         };
-        // Windows of three records: the first deletes three, the second two (the taken-
-        // over claim is younger), the third finds only young records, the fourth none.
-        let (deleted, last) = step(0);
-        assert_eq!((deleted, last), (3, Some(3)));
-        let (deleted, last) = step(3);
-        assert_eq!((deleted, last), (2, Some(6)));
-        assert_eq!(remaining(), ["taken", "old5", "young"]);
-        let (deleted, last) = step(6);
-        assert_eq!((deleted, last), (1, Some(8)));
-        assert_eq!(step(8), (0, None));
-        assert_eq!(remaining(), ["taken", "young"]);
-        // A younger key is still replayed.
+        // Windows of three records: the first deletes three, the second two (a taken-
+        // over claim is younger), the third finds only young records.
+        let (deleted, first) = step(0);
+        assert_eq!(deleted, 3);
+        let (deleted, second) = step(first.unwrap());
+        assert_eq!(deleted, 2);
+        assert_eq!(remaining(), ["taken0", "taken1", "taken2", "old5", "young"]);
+        let (deleted, third) = step(second.unwrap());
+        assert_eq!(deleted, 1);
+        assert_eq!(step(third.unwrap()).0, 0);
+        assert_eq!(remaining(), ["taken0", "taken1", "taken2", "young"]);
+        // A younger key is still replayed, and a taken-over claim is in flight.
         assert_eq!(
             store
                 .read(|tx| tx.look_up_idempotency_key(&scope, &key_use("young", b"h", 401)))
@@ -290,6 +315,12 @@ mod tests {
                 status: 200,
                 body: "{}".into()
             }
+        );
+        assert_eq!(
+            store
+                .read(|tx| tx.look_up_idempotency_key(&scope, &key_use("taken0", b"h", 501)))
+                .unwrap(),
+            IdempotencyClaim::InFlight
         );
     }
 

@@ -17,6 +17,7 @@ import os
 import re
 import shutil
 import signal
+import sqlite3
 import subprocess
 import sys
 import tempfile
@@ -209,6 +210,41 @@ class Gateway:
         self.stop()
         self.ready_file.unlink(missing_ok=True)
         self._start("ab")
+
+    # -- the store file, for tests that make time pass for what it keeps --
+    @property
+    def store_path(self) -> Path:
+        return self.data_dir / "tessera.db"
+
+    def change_store(self, sql: str, params: tuple = ()) -> int:
+        """Runs one write on the store file of the stopped gateway (ageing a record, say);
+        returns how many rows it changed."""
+        assert not self.running, "the store file is changed only while the gateway is stopped"
+        db = sqlite3.connect(self.store_path)
+        try:
+            with db:
+                return db.execute(sql, params).rowcount
+        finally:
+            db.close()
+
+    def store_values(self, sql: str, params: tuple = ()) -> set:
+        """The first column of a read-only query on the store file, as a set (the
+        gateway may be running)."""
+        db = sqlite3.connect(f"file:{self.store_path}?mode=ro", uri=True)
+        try:
+            return {row[0] for row in db.execute(sql, params)}
+        finally:
+            db.close()
+
+    def poll_store_values(self, sql: str, params: tuple = (), *, until, timeout: float = 20.0) -> set:
+        """`store_values` once `until` holds for them, or when `timeout` seconds have
+        passed (the caller asserts what it expected)."""
+        deadline = time.monotonic() + timeout
+        values = self.store_values(sql, params)
+        while not until(values) and time.monotonic() < deadline:
+            time.sleep(0.1)
+            values = self.store_values(sql, params)
+        return values
 
     def _kill(self) -> None:
         if self.proc.poll() is None:

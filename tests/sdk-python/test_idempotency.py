@@ -164,9 +164,6 @@ def test_a_key_expires_after_a_day_and_may_then_be_used_again():
     """A stored answer is replayed for 24 hours; the gateway then deletes the key's
     record (every minute, and once at start), and the key makes a new request. Two days
     are made to pass by ageing one record in the store file while the gateway is stopped."""
-    import sqlite3
-    import time
-
     from conftest import Gateway
 
     gw = Gateway()
@@ -175,25 +172,12 @@ def test_a_key_expires_after_a_day_and_may_then_be_used_again():
         old = gw.client.v1.customers.create({"name": "old"}, {"idempotency_key": old_key})
         young = gw.client.v1.customers.create({"name": "young"}, {"idempotency_key": young_key})
         gw.stop()
-        store = gw.data_dir / "tessera.db"
-        with sqlite3.connect(store) as db:
-            aged = db.execute("UPDATE idempotency SET started_at = started_at - 2 * 86400 WHERE key = ?",
-                              (old_key,)).rowcount
-        db.close()
-        assert aged == 1
+        assert gw.change_store("UPDATE idempotency SET started_at = started_at - 2 * 86400 WHERE key = ?",
+                               (old_key,)) == 1
         gw.restart()
-
-        def remaining():
-            with sqlite3.connect(f"file:{store}?mode=ro", uri=True) as db:
-                found = {k for (k,) in db.execute("SELECT key FROM idempotency WHERE key IN (?, ?)",
-                                                   (old_key, young_key))}
-            db.close()
-            return found
-
-        deadline = time.monotonic() + 20
-        while old_key in remaining() and time.monotonic() < deadline:
-            time.sleep(0.1)
-        assert remaining() == {young_key}, "the day-old key expired, the younger one is kept"
+        kept = gw.poll_store_values("SELECT key FROM idempotency WHERE key IN (?, ?)", (old_key, young_key),
+                                    until=lambda keys: old_key not in keys)
+        assert kept == {young_key}, "the day-old key expired, the younger one is kept"
         again = gw.client.v1.customers.create({"name": "old"}, {"idempotency_key": old_key})
         assert again.id != old.id, "an expired key makes a new request"
         replay = gw.client.v1.customers.create({"name": "young"}, {"idempotency_key": young_key})

@@ -297,9 +297,6 @@ def test_attempts_older_than_the_longest_dry_run_are_pruned():
     """The engine keeps each payment attempt as long as a rule's dry run can replay it
     (90 days); the gateway then deletes it (every minute, and once at start). The days
     are made to pass by ageing two attempts in the store file while it is stopped."""
-    import sqlite3
-    import time
-
     from conftest import Gateway
 
     gw = Gateway()
@@ -308,25 +305,12 @@ def test_attempts_older_than_the_longest_dry_run_are_pruned():
         charges = [pay(client, create_card_pm(client, "4242424242424242").id, amount=90000).latest_charge
                    for _ in range(3)]
         gw.stop()
-        store = gw.data_dir / "tessera.db"
-        aged_by = {charges[0]: 91, charges[1]: 89}
-        with sqlite3.connect(store) as db:
-            for charge, days in aged_by.items():
-                assert db.execute("UPDATE risk_attempts SET at = at - ? * 86400 WHERE charge = ?",
-                                  (days, charge)).rowcount == 1
-        db.close()
+        for charge, days in ((charges[0], 91), (charges[1], 89)):
+            assert gw.change_store("UPDATE risk_attempts SET at = at - ? * 86400 WHERE charge = ?",
+                                   (days, charge)) == 1
         gw.restart()
-
-        def remaining():
-            with sqlite3.connect(f"file:{store}?mode=ro", uri=True) as db:
-                found = {c for (c,) in db.execute("SELECT charge FROM risk_attempts")}
-            db.close()
-            return found
-
-        deadline = time.monotonic() + 20
-        while charges[0] in remaining() and time.monotonic() < deadline:
-            time.sleep(0.1)
-        assert remaining() == set(charges[1:]), "only the attempt older than 90 days is pruned"
+        kept = gw.poll_store_values("SELECT charge FROM risk_attempts", until=lambda found: charges[0] not in found)
+        assert kept == set(charges[1:]), "only the attempt older than 90 days is pruned"
         assert "pruned risk attempts older than the longest rule dry run" in gw.log_text()
         # The longest dry run still replays everything inside its window.
         report = ok_json(http(gw, "POST", "/v1/radar/rules/dry_run", gw.secret_key,

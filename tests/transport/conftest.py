@@ -72,6 +72,11 @@ class Gateway:
         self.stderr_path = self.log_dir / "stderr.log"
         self.ready_file = self.data_dir / "ready.json"
         self.env = {**_base_env(), "TMPDIR": str(self.server_tmp), **(env or {})}
+        # The vault origin defaults to the API's port + 1. A test that fixes the API's port
+        # checked only that port was free, so the vault origin gets one the system picks.
+        host, _, port = listen.rpartition(":")
+        if port != "0" and "TESSERA_VAULT_LISTEN" not in self.env and "--vault-listen" not in args:
+            self.env["TESSERA_VAULT_LISTEN"] = f"{host}:0"
         self._stdout = open(self.stdout_path, "wb")
         self._stderr = open(self.stderr_path, "wb")
         self.exit_code: Optional[int] = None

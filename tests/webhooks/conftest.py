@@ -110,6 +110,11 @@ class Gateway:
         self.ready_file = self.data_dir / "ready.json"
         self.env = {**_base_env(), **SUITE_LIMITS, **WEBHOOK_ENV, **(env or {}),
                     "TMPDIR": str(self.server_tmp)}
+        # The vault origin defaults to the API's port + 1, which nobody checked was free
+        # when the test fixed the API's port: let the system pick it.
+        host, _, port = listen.rpartition(":")
+        if port != "0":
+            self.env.setdefault("TESSERA_VAULT_LISTEN", f"{host}:0")
         self.proc: Optional[subprocess.Popen] = None
         self.account: Optional[Account] = None
         self.starts = 0

@@ -326,15 +326,23 @@ impl CardVault for Vault {
             // PCI DSS 3.3.1: no CVC is kept once an authorization has been decided. The
             // erasure is committed now and reaches the disk with the next flush or the
             // background checkpoint's log sync (within a fraction of a second).
-            self.db
-                .write_unflushed(|conn| {
-                    conn.prepare_cached(
-                        "UPDATE cards SET cvc_ct = NULL WHERE payment_method = ?1 AND account = ?2",
-                    )?
-                    .execute(params![payment_method, account])
-                    .map_err(DbError::from)
-                })
-                .map_err(|e| VaultError::Unavailable(e.0))?;
+            let erased = self.db.write_unflushed(|conn| {
+                conn.prepare_cached(
+                    "UPDATE cards SET cvc_ct = NULL WHERE payment_method = ?1 AND account = ?2",
+                )?
+                .execute(params![payment_method, account])
+                .map_err(DbError::from)
+            });
+            // The processor has decided: its answer stands, or the payment would be
+            // recorded as failed when it was authorized. The CVC expiry erases what is
+            // left (`cvc_ttl_seconds`, checked every minute).
+            if let Err(e) = erased {
+                tracing::error!(
+                    payment_method,
+                    "the CVC was not erased after the authorization; the CVC expiry will erase it: {}",
+                    e.0
+                );
+            }
         }
         Ok(authorization)
     }

@@ -274,3 +274,29 @@ fn unused_cvcs_expire() {
     drop(vault);
     assert_eq!(cvcs_held(dir.path()), 0);
 }
+
+#[test]
+fn an_authorization_stands_when_the_cvc_cannot_be_erased_at_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let recorder = Arc::new(Recorder::default());
+    let vault = Vault::open(&dir.path().join("vault.db"), &master(), recorder.clone()).unwrap();
+    vault
+        .tokenize("acct_1", "pm_1", input("4242424242424242", Some("123")))
+        .unwrap();
+    // Another process holds the database's write lock for longer than the vault waits.
+    let other = rusqlite::Connection::open(dir.path().join("vault.db")).unwrap();
+    other.execute_batch("BEGIN IMMEDIATE").unwrap();
+    let authorization = vault.authorize("acct_1", "pm_1", &request()).unwrap();
+    assert_eq!(
+        authorization.decision,
+        Decision::Approved,
+        "the processor's answer is kept though the erasure failed"
+    );
+    assert_eq!(*recorder.saw_cvc.lock().unwrap(), [true]);
+    other.execute_batch("ROLLBACK").unwrap();
+    drop(other);
+    // The CVC expiry erases what was left.
+    assert_eq!(vault.erase_unused_cvcs(0).unwrap(), 1);
+    drop(vault);
+    assert_eq!(cvcs_held(dir.path()), 0);
+}

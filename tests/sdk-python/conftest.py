@@ -204,6 +204,12 @@ class Gateway:
             self._stderr.close()
         return self.exit_code
 
+    def kill(self) -> None:
+        """SIGKILL, as a crash: the gateway flushes, erases and answers nothing more.
+        `restart()` starts it again."""
+        self.proc.kill()
+        self.proc.wait()
+
     def restart(self) -> None:
         """Stops the gateway (SIGTERM) and starts it again on the same data directory;
         its logs go on in the same files."""

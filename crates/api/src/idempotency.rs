@@ -61,6 +61,10 @@ pub(crate) struct Claim {
     pub endpoint: String,
     pub request_hash: [u8; 32],
     pub started_at: i64,
+    /// The object an earlier request with this key was working on when its process
+    /// died (see [`tessera_store::IdempotencyClaim::Resume`]): this one carries on
+    /// with it.
+    pub resume_from: Option<String>,
 }
 
 impl Claim {

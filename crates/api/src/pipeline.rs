@@ -67,6 +67,23 @@ impl Ctx<'_> {
         &self.caller.scope
     }
 
+    /// The object an earlier request with this request's key was working on when its
+    /// process died, if any: the request carries on with it.
+    pub(crate) fn resume_from(&self) -> Option<&str> {
+        self.claim.and_then(|c| c.resume_from.as_deref())
+    }
+
+    /// Notes `object` as what this request is working on, with its idempotency claim,
+    /// in the write `tx` (see [`Tx::set_idempotency_resume`]). Nothing without a key.
+    ///
+    /// [`Tx::set_idempotency_resume`]: tessera_store::Tx::set_idempotency_resume
+    pub(crate) fn set_resume_point(&self, tx: &tessera_store::Tx<'_>, object: &str) -> Outcome<()> {
+        if let Some(claim) = self.claim {
+            tx.set_idempotency_resume(self.scope(), &claim.key, object)?;
+        }
+        Ok(())
+    }
+
     /// Writes as part of this request. Later writes see the work at once; reads see it
     /// once committed ([`Ctx::commit`]); it is on disk before the request is answered:
     /// the pipeline flushes once, for all of the request's writes, before it responds.
@@ -382,7 +399,7 @@ fn process(app: &App, call: Call, request: &Incoming<'_>, request_id: &str) -> A
                 return error_answer(&ApiError::idempotency_in_flight(), label);
             };
             let endpoint = format!("{method} {path}");
-            let claim = Claim {
+            let mut claim = Claim {
                 key: key.clone(),
                 request_hash: keyed_hash(
                     &app.request_hash_key,
@@ -390,6 +407,7 @@ fn process(app: &App, call: Call, request: &Incoming<'_>, request_id: &str) -> A
                 ),
                 endpoint,
                 started_at: unix_now(),
+                resume_from: None,
             };
             let looked_up = app
                 .store
@@ -397,6 +415,14 @@ fn process(app: &App, call: Call, request: &Incoming<'_>, request_id: &str) -> A
             match looked_up {
                 Err(e) => return fail(e.into()),
                 Ok(IdempotencyClaim::Execute) => {}
+                Ok(IdempotencyClaim::Resume { object }) => {
+                    tracing::warn!(
+                        request_id = %request_id,
+                        object = %object,
+                        "resuming a request whose process stopped before it answered"
+                    );
+                    claim.resume_from = Some(object);
+                }
                 Ok(IdempotencyClaim::Replay { status, body }) => {
                     // The stored answer may come from a request still flushing.
                     if let Err(e) = app.store.flush_all() {

@@ -13,6 +13,13 @@ const ABANDONED_AFTER_SECS: i64 = 60;
 pub enum IdempotencyClaim {
     /// First use: execute it, then store the response.
     Execute,
+    /// Used before by a request whose process died before it answered, after it had
+    /// begun work on `object` (see [`Tx::set_idempotency_resume`]): execute it again
+    /// from that object rather than from the start.
+    Resume {
+        /// The id of the object the abandoned request was working on.
+        object: String,
+    },
     /// Seen before with the same parameters: answer this stored response.
     Replay {
         /// HTTP status.
@@ -51,7 +58,7 @@ impl Tx<'_> {
     ) -> Result<IdempotencyClaim, StoreError> {
         let existing = self
             .conn
-            .prepare_cached("SELECT request_hash, endpoint, status, body, started_at FROM idempotency WHERE account = ?1 AND livemode = ?2 AND key = ?3")?
+            .prepare_cached("SELECT request_hash, endpoint, status, body, started_at, resume_from FROM idempotency WHERE account = ?1 AND livemode = ?2 AND key = ?3")?
             .query_row(
                 params![scope.account, scope.livemode, u.key],
                 |r| {
@@ -61,11 +68,12 @@ impl Tx<'_> {
                         r.get::<_, Option<u16>>(2)?,
                         r.get::<_, Option<String>>(3)?,
                         r.get::<_, i64>(4)?,
+                        r.get::<_, Option<String>>(5)?,
                     ))
                 },
             )
             .optional()?;
-        let Some((hash, stored_endpoint, status, body, started)) = existing else {
+        let Some((hash, stored_endpoint, status, body, started, resume_from)) = existing else {
             return Ok(IdempotencyClaim::Execute);
         };
         if stored_endpoint != u.endpoint || hash != u.request_hash {
@@ -73,7 +81,10 @@ impl Tx<'_> {
         }
         Ok(match (status, body) {
             (Some(status), Some(body)) => IdempotencyClaim::Replay { status, body },
-            _ if u.at - started > ABANDONED_AFTER_SECS => IdempotencyClaim::Execute,
+            _ if u.at - started > ABANDONED_AFTER_SECS => match resume_from {
+                Some(object) => IdempotencyClaim::Resume { object },
+                None => IdempotencyClaim::Execute,
+            },
             _ => IdempotencyClaim::InFlight,
         })
     }
@@ -105,6 +116,22 @@ impl Tx<'_> {
                 "the idempotency key was claimed by another process meanwhile".to_owned(),
             ));
         }
+        Ok(())
+    }
+
+    /// Notes, with the claim of `key`, the object its request is working on, so that
+    /// if the process dies before the request answers, a retry with the key carries
+    /// on with that object ([`IdempotencyClaim::Resume`]) instead of making another.
+    /// Written in the same write as the object's own state, so the two never disagree.
+    pub fn set_idempotency_resume(
+        &self,
+        scope: &Scope,
+        key: &str,
+        object: &str,
+    ) -> Result<(), StoreError> {
+        self.conn.prepare_cached(
+            "UPDATE idempotency SET resume_from = ?4 WHERE account = ?1 AND livemode = ?2 AND key = ?3 AND status IS NULL",
+        )?.execute(params![scope.account, scope.livemode, key, object])?;
         Ok(())
     }
 
@@ -189,6 +216,12 @@ mod tests {
     fn look(store: &Store, scope: &Scope, hash: &[u8], now: i64) -> IdempotencyClaim {
         store
             .read(|tx| tx.look_up_idempotency_key(scope, &key_use("k1", hash, now)))
+            .unwrap()
+    }
+
+    fn look_key(store: &Store, scope: &Scope, key: &str, now: i64) -> IdempotencyClaim {
+        store
+            .read(|tx| tx.look_up_idempotency_key(scope, &key_use(key, b"h1", now)))
             .unwrap()
     }
 
@@ -356,5 +389,102 @@ mod tests {
             store.read(|tx| key2(tx, 6)).unwrap(),
             IdempotencyClaim::Execute
         );
+    }
+
+    #[test]
+    fn an_abandoned_claim_resumes_from_the_object_its_request_was_working_on() {
+        let (_dir, store, scope) = store();
+        let claim = |now: i64| {
+            store.write(|tx| tx.claim_idempotency_key(&scope, &key_use("k1", b"h1", now)))
+        };
+        let resume = |object: &str| {
+            store
+                .write(|tx| tx.set_idempotency_resume(&scope, "k1", object))
+                .unwrap()
+        };
+        claim(1000).unwrap();
+        resume("pi_1");
+        // While the claim is young its request may still be running.
+        assert_eq!(
+            look(&store, &scope, b"h1", 1001),
+            IdempotencyClaim::InFlight
+        );
+        let later = 1000 + ABANDONED_AFTER_SECS + 1;
+        let resumed = IdempotencyClaim::Resume {
+            object: "pi_1".into(),
+        };
+        assert_eq!(look(&store, &scope, b"h1", later), resumed);
+        // Other parameters are still refused, resume point or not.
+        assert_eq!(
+            look(&store, &scope, b"h1x", later),
+            IdempotencyClaim::Mismatch
+        );
+        // Taken over, the claim starts again without a resume point until its new
+        // request writes one.
+        claim(later).unwrap();
+        let much_later = later + ABANDONED_AFTER_SECS + 1;
+        assert_eq!(
+            look(&store, &scope, b"h1", much_later),
+            IdempotencyClaim::Execute
+        );
+        resume("pi_1");
+        assert_eq!(look(&store, &scope, b"h1", much_later), resumed);
+        // An answered key is replayed; a resume point no longer changes it.
+        store
+            .write(|tx| {
+                tx.complete_idempotency_key(&scope, &key_use("k1", b"h1", later), 402, "{}")
+            })
+            .unwrap();
+        resume("pi_2");
+        assert_eq!(
+            look(&store, &scope, b"h1", much_later),
+            IdempotencyClaim::Replay {
+                status: 402,
+                body: "{}".into()
+            }
+        );
+    }
+
+    #[test]
+    fn a_store_from_before_resume_points_gets_the_column_and_keeps_its_records() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("old.db");
+        {
+            let conn = rusqlite::Connection::open(&path).unwrap();
+            conn.execute_batch(
+                "CREATE TABLE idempotency (account TEXT NOT NULL, livemode INTEGER NOT NULL, key TEXT NOT NULL, \
+                 request_hash BLOB NOT NULL, endpoint TEXT NOT NULL, status INTEGER, body TEXT, \
+                 started_at INTEGER NOT NULL, PRIMARY KEY (account, livemode, key)); \
+                 INSERT INTO idempotency VALUES ('acct_a', 0, 'k1', X'6831', 'POST /v1/x', 200, '{}', 1000);",
+            )
+            .unwrap();
+        }
+        let store = Store::open(&path).unwrap();
+        let scope = Scope {
+            account: "acct_a".into(),
+            livemode: false,
+        };
+        assert_eq!(
+            look(&store, &scope, b"h1", 1001),
+            IdempotencyClaim::Replay {
+                status: 200,
+                body: "{}".into()
+            }
+        );
+        store
+            .write(|tx| tx.claim_idempotency_key(&scope, &key_use("k2", b"h1", 1000)))
+            .unwrap();
+        store
+            .write(|tx| tx.set_idempotency_resume(&scope, "k2", "pi_1"))
+            .unwrap();
+        assert_eq!(
+            look_key(&store, &scope, "k2", 1000 + ABANDONED_AFTER_SECS + 1),
+            IdempotencyClaim::Resume {
+                object: "pi_1".into()
+            }
+        );
+        drop(store);
+        // Opening it again finds the column there.
+        Store::open(&path).unwrap();
     }
 }

@@ -90,6 +90,7 @@ CREATE TABLE IF NOT EXISTS idempotency (
     status INTEGER,
     body TEXT,
     started_at INTEGER NOT NULL,
+    resume_from TEXT,
     PRIMARY KEY (account, livemode, key)
 );
 CREATE TABLE IF NOT EXISTS risk_attempts (
@@ -125,6 +126,28 @@ pub struct Tx<'a> {
     conn: &'a Connection,
 }
 
+/// Columns added since a table was first created, which an older store gets when it
+/// opens: (table, column, its definition).
+const ADDED_COLUMNS: &[(&str, &str, &str)] = &[("idempotency", "resume_from", "TEXT")];
+
+impl Tx<'_> {
+    fn add_missing_columns(&self) -> Result<(), StoreError> {
+        for (table, column, definition) in ADDED_COLUMNS {
+            let present: bool = self.conn.query_row(
+                "SELECT count(*) > 0 FROM pragma_table_info(?1) WHERE name = ?2",
+                [table, column],
+                |r| r.get(0),
+            )?;
+            if !present {
+                self.conn.execute_batch(&format!(
+                    "ALTER TABLE {table} ADD COLUMN {column} {definition}"
+                ))?;
+            }
+        }
+        Ok(())
+    }
+}
+
 /// A write's failure: the caller's own error, or the store's.
 enum WriteError<E> {
     Caller(E),
@@ -148,7 +171,11 @@ impl Store {
     pub fn open(path: &Path) -> Result<Store, StoreError> {
         let db = Database::open(path, SCHEMA)
             .map_err(|e| StoreError::new(format!("{}: {e}", path.display())))?;
-        Ok(Store { db })
+        let store = Store { db };
+        store
+            .write(|tx| tx.add_missing_columns())
+            .map_err(|e| StoreError::new(format!("{}: {e}", path.display())))?;
+        Ok(store)
     }
 
     /// Runs `f` in a write transaction. It returns once `f`'s work is durably committed

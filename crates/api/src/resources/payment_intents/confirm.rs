@@ -148,6 +148,48 @@ pub(crate) fn run(ctx: &Ctx<'_>, id: &str, mut request: ConfirmRequest) -> Outco
     attempt(ctx, fenced)
 }
 
+/// Carries on with intent `id`, which an earlier request with this request's
+/// idempotency key fenced for an attempt before its process died
+/// ([`Ctx::resume_from`]), instead of starting over with another intent:
+/// - if the attempt's outcome was written, answers with it, as the earlier request
+///   would have;
+/// - if not, the outcome never came back, and the attempt is made again, on the same
+///   intent with the payment method the earlier request gave it.
+pub(crate) fn resume(ctx: &Ctx<'_>, id: &str, request: &ConfirmRequest) -> Outcome<Value> {
+    let fenced = ctx.write(|tx| {
+        let found = load(tx, ctx, ObjectKind::PaymentIntent, id, "intent")?;
+        if found.private["attempt_started"].is_null() {
+            return Ok(Err(found.doc));
+        }
+        fence(tx, ctx, found, None, request).map(Ok)
+    })?;
+    match fenced {
+        Ok(fenced) => attempt(ctx, fenced),
+        Err(finished) => outcome_of(finished),
+    }
+}
+
+/// The answer an attempt gave, read back from the intent it left: a card error for a
+/// declined one (the intent waits for another payment method, with the error), the
+/// intent otherwise.
+fn outcome_of(doc: Value) -> Outcome<Value> {
+    let error = &doc["last_payment_error"];
+    if doc["status"] != "requires_payment_method" || !error.is_object() {
+        return Ok(doc);
+    }
+    let mut e = ApiError::card(
+        error["code"].as_str().unwrap_or("card_declined"),
+        error["decline_code"].as_str(),
+        error["message"]
+            .as_str()
+            .unwrap_or("Your card was declined."),
+    );
+    e.payment_method = Some(error["payment_method"].clone()).filter(Value::is_object);
+    e.charge = error["charge"].as_str().map(str::to_owned);
+    e.payment_intent = Some(doc);
+    Err(e.into())
+}
+
 /// An intent fenced for one authorization attempt, with what the attempt needs.
 pub(super) struct Fenced {
     doc: Value,
@@ -233,6 +275,9 @@ pub(super) fn fence(
     private["error_on_requires_action"] = json!(request.error_on_requires_action.unwrap_or(false));
     private["attempt_started"] = json!(ctx.now);
     save(tx, ctx, &doc, &private)?;
+    // Should this process die before the attempt's outcome is written, a retry with the
+    // request's idempotency key carries on with this intent ([`resume`]).
+    ctx.set_resume_point(tx, doc["id"].as_str().unwrap_or_default())?;
     let rules = radar_rules::account_rules(tx, ctx.scope())?;
     let settings = tx.account_settings(&ctx.scope().account)?;
     Ok(Fenced {

@@ -252,6 +252,10 @@ pub(crate) fn create(ctx: &Ctx<'_>, p: &mut Params) -> Outcome<Value> {
     }
     p.take("use_stripe_sdk");
     p.finish()?;
+    if confirm && let Some(id) = ctx.resume_from() {
+        // The same request made this intent, then its process died: no second one.
+        return confirm::resume(ctx, id, &confirm_request);
+    }
     // A missing customer is refused before a payment method is made for the intent
     // (from `payment_method_data`, or a test card such as `pm_card_visa`), so the
     // refusal leaves none behind. The insert looks again, in its write.
@@ -455,6 +459,9 @@ pub(crate) fn confirm(ctx: &Ctx<'_>, id: &str, p: &mut Params) -> Outcome<Value>
     p.take("use_stripe_sdk");
     p.finish()?;
     load_for_caller(ctx, id, client_secret.as_deref())?;
+    if ctx.resume_from() == Some(id) {
+        return confirm::resume(ctx, id, &request);
+    }
     confirm::run(ctx, id, request)
 }
 

@@ -6,7 +6,9 @@ use tessera_core::ids::ObjectKind;
 use tessera_crypto::random;
 use tessera_store::{NewObject, Tx};
 
-use crate::pipeline::{API_VERSION, Ctx, Outcome};
+use std::sync::atomic::{AtomicI64, Ordering};
+
+use crate::pipeline::{API_VERSION, Ctx, Outcome, unix_now};
 
 /// Records an event of `kind` about `object`, with the attributes it changed.
 pub(crate) fn record(
@@ -27,7 +29,23 @@ pub(crate) fn record(
     )
 }
 
+/// The `created` of an event recorded now: the time of the write that records it, never
+/// earlier than an event this process recorded before.
+///
+/// Events are recorded inside writes, which hold the store's one write lock in turn and
+/// commit in that order. Stamped then, rather than when their request began, events are
+/// created in the order they become visible. Lists run by `created`, so a poller walking
+/// forward from the newest event it has seen (`ending_before`) misses none, even when
+/// the request that began first is the last to write.
+fn created_now() -> i64 {
+    static LATEST: AtomicI64 = AtomicI64::new(0);
+    let now = unix_now();
+    LATEST.fetch_max(now, Ordering::Relaxed).max(now)
+}
+
 /// Records an event outside an API request (a shopper's 3-D Secure challenge).
+/// `now` is the time its deliveries are due from; the event is created when it is
+/// written ([`created_now`]).
 pub(crate) fn record_as(
     tx: &Tx<'_>,
     scope: &tessera_store::Scope,
@@ -45,9 +63,10 @@ pub(crate) fn record_as(
     };
     // Serialised straight from the borrowed object: events carry a full snapshot, and
     // copying it into a new JSON tree first was a measurable share of each payment.
+    let created = created_now();
     let doc = EventDoc {
         api_version: API_VERSION,
-        created: now,
+        created,
         data: EventData {
             object,
             previous_attributes: previous.as_ref(),
@@ -67,7 +86,7 @@ pub(crate) fn record_as(
         &NewObject {
             id: &id,
             kind: "event",
-            created: now,
+            created,
             // Listed by type (`GET /v1/events?type=`); nothing looks events up by the
             // object they carry, so they are not indexed by it: three fewer index
             // entries per payment, each one more page in the commit.
@@ -227,6 +246,61 @@ mod tests {
         assert_eq!(by_type[0]["data"]["object"], object);
         assert!(listed(Some("charge.succeeded"), None).is_empty());
         assert!(listed(None, Some("pi_1")).is_empty());
+    }
+
+    /// A request that began first can write last: its event must still come after
+    /// the events a poller has already seen, or polling forward would skip it.
+    #[test]
+    fn an_event_is_created_when_it_is_written_so_polling_forward_misses_none() {
+        let (_dir, store) = crate::scratch_store();
+        let scope = Scope {
+            account: "acct_a".into(),
+            livemode: false,
+        };
+        let record = |request_began: i64, id: &str| {
+            store
+                .write(|tx| {
+                    record_as(
+                        tx,
+                        &scope,
+                        request_began,
+                        None,
+                        "customer.created",
+                        &json!({ "id": id, "object": "customer" }),
+                        None,
+                    )
+                })
+                .unwrap()
+        };
+        let events = |ending_before: Option<&str>| {
+            let q = ListQuery {
+                kind: "event",
+                ending_before,
+                limit: 10,
+                ..Default::default()
+            };
+            store
+                .read(|tx| tx.list_objects(&scope, &q))
+                .unwrap()
+                .unwrap()
+                .data
+        };
+        let now = unix_now();
+        record(now, "cus_first");
+        let seen = events(None);
+        assert_eq!(seen.len(), 1);
+        let newest = seen[0]["id"].as_str().unwrap().to_owned();
+        assert!(seen[0]["created"].as_i64().unwrap() >= now);
+        // Its request began a minute before the first one's, and wrote after it.
+        record(now - 60, "cus_second");
+        let after = events(Some(&newest));
+        assert_eq!(
+            after.len(),
+            1,
+            "the later event is listed after the one seen"
+        );
+        assert_eq!(after[0]["data"]["object"]["id"], "cus_second");
+        assert!(after[0]["created"].as_i64() >= seen[0]["created"].as_i64());
     }
 
     #[test]

@@ -1,12 +1,12 @@
 //! Events: one for every state change, written in the same transaction as the change.
 
+use std::sync::atomic::{AtomicI64, Ordering};
+
 use serde::Serialize;
 use serde_json::Value;
 use tessera_core::ids::ObjectKind;
 use tessera_crypto::random;
 use tessera_store::{NewObject, Tx};
-
-use std::sync::atomic::{AtomicI64, Ordering};
 
 use crate::pipeline::{API_VERSION, Ctx, Outcome, unix_now};
 

@@ -204,15 +204,33 @@ pub(crate) fn previous_attributes(before: &Value, after: &Value) -> Value {
 mod tests {
     use super::*;
     use serde_json::json;
-    use tessera_store::{ListQuery, Scope};
+    use tessera_store::{ListQuery, Scope, Store};
+
+    fn scope() -> Scope {
+        Scope {
+            account: "acct_a".into(),
+            livemode: false,
+        }
+    }
+
+    /// A page of the scope's events (ten at most) that `q` selects.
+    fn events(store: &Store, scope: &Scope, q: ListQuery<'_>) -> Vec<Value> {
+        let q = ListQuery {
+            kind: "event",
+            limit: 10,
+            ..q
+        };
+        store
+            .read(|tx| tx.list_objects(scope, &q))
+            .unwrap()
+            .unwrap()
+            .data
+    }
 
     #[test]
     fn an_event_is_listed_by_its_type_and_not_indexed_by_its_object() {
         let (_dir, store) = crate::scratch_store();
-        let scope = Scope {
-            account: "acct_a".into(),
-            livemode: false,
-        };
+        let scope = scope();
         let object = json!({ "id": "pi_1", "object": "payment_intent" });
         store
             .write(|tx| {
@@ -229,17 +247,11 @@ mod tests {
             .unwrap();
         let listed = |ref1, ref2| {
             let q = ListQuery {
-                kind: "event",
                 ref1,
                 ref2,
-                limit: 10,
                 ..Default::default()
             };
-            store
-                .read(|tx| tx.list_objects(&scope, &q))
-                .unwrap()
-                .unwrap()
-                .data
+            events(&store, &scope, q)
         };
         let by_type = listed(Some("payment_intent.succeeded"), None);
         assert_eq!(by_type.len(), 1);
@@ -253,10 +265,7 @@ mod tests {
     #[test]
     fn an_event_is_created_when_it_is_written_so_polling_forward_misses_none() {
         let (_dir, store) = crate::scratch_store();
-        let scope = Scope {
-            account: "acct_a".into(),
-            livemode: false,
-        };
+        let scope = scope();
         let record = |request_began: i64, id: &str| {
             store
                 .write(|tx| {
@@ -272,28 +281,22 @@ mod tests {
                 })
                 .unwrap()
         };
-        let events = |ending_before: Option<&str>| {
+        let page = |ending_before| {
             let q = ListQuery {
-                kind: "event",
                 ending_before,
-                limit: 10,
                 ..Default::default()
             };
-            store
-                .read(|tx| tx.list_objects(&scope, &q))
-                .unwrap()
-                .unwrap()
-                .data
+            events(&store, &scope, q)
         };
         let now = unix_now();
         record(now, "cus_first");
-        let seen = events(None);
+        let seen = page(None);
         assert_eq!(seen.len(), 1);
         let newest = seen[0]["id"].as_str().unwrap().to_owned();
         assert!(seen[0]["created"].as_i64().unwrap() >= now);
         // Its request began a minute before the first one's, and wrote after it.
         record(now - 60, "cus_second");
-        let after = events(Some(&newest));
+        let after = page(Some(&newest));
         assert_eq!(
             after.len(),
             1,

@@ -128,21 +128,32 @@ pub struct Tx<'a> {
 
 /// Columns added since a table was first created, which an older store gets when it
 /// opens: (table, column, its definition).
-const ADDED_COLUMNS: &[(&str, &str, &str)] = &[("idempotency", "resume_from", "TEXT")];
+const ADDED_COLUMNS: &[AddedColumn] = &[("idempotency", "resume_from", "TEXT")];
+
+type AddedColumn = (&'static str, &'static str, &'static str);
 
 impl Tx<'_> {
-    fn add_missing_columns(&self) -> Result<(), StoreError> {
-        for (table, column, definition) in ADDED_COLUMNS {
+    /// The columns of [`ADDED_COLUMNS`] this store's tables lack.
+    fn missing_columns(&self) -> Result<Vec<AddedColumn>, StoreError> {
+        let mut missing = Vec::new();
+        for &(table, column, definition) in ADDED_COLUMNS {
             let present: bool = self.conn.query_row(
                 "SELECT count(*) > 0 FROM pragma_table_info(?1) WHERE name = ?2",
                 [table, column],
                 |r| r.get(0),
             )?;
             if !present {
-                self.conn.execute_batch(&format!(
-                    "ALTER TABLE {table} ADD COLUMN {column} {definition}"
-                ))?;
+                missing.push((table, column, definition));
             }
+        }
+        Ok(missing)
+    }
+
+    fn add_columns(&self, columns: &[AddedColumn]) -> Result<(), StoreError> {
+        for (table, column, definition) in columns {
+            self.conn.execute_batch(&format!(
+                "ALTER TABLE {table} ADD COLUMN {column} {definition}"
+            ))?;
         }
         Ok(())
     }
@@ -172,9 +183,15 @@ impl Store {
         let db = Database::open(path, SCHEMA)
             .map_err(|e| StoreError::new(format!("{}: {e}", path.display())))?;
         let store = Store { db };
-        store
-            .write(|tx| tx.add_missing_columns())
-            .map_err(|e| StoreError::new(format!("{}: {e}", path.display())))?;
+        // Looked for with a read: a store that has them all opens without a write.
+        let in_path = |e: StoreError| StoreError::new(format!("{}: {e}", path.display()));
+        let missing = store.read(|tx| tx.missing_columns()).map_err(in_path)?;
+        if !missing.is_empty() {
+            // Looked for again in the write: another process may have added them since.
+            store
+                .write(|tx| tx.add_columns(&tx.missing_columns()?))
+                .map_err(in_path)?;
+        }
         Ok(store)
     }
 

@@ -11,6 +11,13 @@
 //! the two idempotency writes per request took a fifth of the gateway's throughput), and
 //! so it is on disk no later than anything the request did.
 //!
+//! A gateway serves its store alone ([`Store::serve_alone`]). A claim it finds
+//! unanswered while it holds the key itself was therefore left by a process that
+//! stopped, and a retry takes it over at once: after a crash and a restart, the
+//! client's retry carries the payment on instead of hearing "in flight" for a minute.
+//!
+//! [`Store::serve_alone`]: tessera_store::Store::serve_alone
+//!
 //! [`Tx::look_up_idempotency_key`]: tessera_store::Tx::look_up_idempotency_key
 
 use std::collections::HashSet;
@@ -65,6 +72,10 @@ pub(crate) struct Claim {
     /// died (see [`tessera_store::IdempotencyClaim::Resume`]): this one carries on
     /// with it.
     pub resume_from: Option<String>,
+    /// This process serves the store alone (see [`tessera_store::KeyUse::serving_alone`]):
+    /// it holds the key in [`InFlight`] before it looks the key up, so an unanswered
+    /// claim it finds was left by a process that stopped.
+    pub serving_alone: bool,
 }
 
 impl Claim {
@@ -74,6 +85,7 @@ impl Claim {
             endpoint: &self.endpoint,
             request_hash: &self.request_hash,
             at: self.started_at,
+            serving_alone: self.serving_alone,
         }
     }
 }

@@ -133,6 +133,7 @@ mod tests {
             endpoint: "POST /v1/payment_intents",
             request_hash: b"h",
             at,
+            serving_alone: false,
         }
     }
 

@@ -408,6 +408,7 @@ fn process(app: &App, call: Call, request: &Incoming<'_>, request_id: &str) -> A
                 endpoint,
                 started_at: unix_now(),
                 resume_from: None,
+                serving_alone: app.store.serves_alone(),
             };
             let looked_up = app
                 .store

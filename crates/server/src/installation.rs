@@ -116,6 +116,9 @@ pub fn serve(config: &Config, ready_file: Option<&Path>) -> Result<(), String> {
         )
         .init();
     let Installation { master, store } = open(config)?;
+    // One gateway per data directory, for as long as it runs: a second one is refused
+    // before it opens the vault or a port.
+    store.serve_alone().map_err(|e| e.to_string())?;
     let vault = open_vault(config, &master)?;
     let first_start = store
         .read(|tx| tx.account_count())

@@ -5,7 +5,8 @@ use rusqlite::{OptionalExtension, params};
 use crate::{Scope, StoreError, Tx};
 
 /// A request still marked in flight after this many seconds was abandoned by a
-/// process that died; the key may be claimed again.
+/// process that died; the key may be claimed again. (At once, when the process
+/// looking serves the store alone: [`KeyUse::serving_alone`].)
 const ABANDONED_AFTER_SECS: i64 = 60;
 
 /// What to do with a request carrying an idempotency key.
@@ -44,6 +45,24 @@ pub struct KeyUse<'a> {
     pub request_hash: &'a [u8],
     /// When the request started (unix seconds).
     pub at: i64,
+    /// The caller serves the store alone ([`Store::serve_alone`]) and holds the key
+    /// for this request in its own process, so no other request of any process is
+    /// executing with it: a claim still unanswered in the store was left by a process
+    /// that stopped, and is taken over at once rather than after a minute.
+    ///
+    /// [`Store::serve_alone`]: crate::Store::serve_alone
+    pub serving_alone: bool,
+}
+
+impl KeyUse<'_> {
+    /// Unanswered claims that started before this (unix seconds) are abandoned.
+    fn abandoned_before(&self) -> i64 {
+        if self.serving_alone {
+            i64::MAX
+        } else {
+            self.at - ABANDONED_AFTER_SECS
+        }
+    }
 }
 
 impl Tx<'_> {
@@ -81,7 +100,7 @@ impl Tx<'_> {
         }
         Ok(match (status, body) {
             (Some(status), Some(body)) => IdempotencyClaim::Replay { status, body },
-            _ if u.at - started > ABANDONED_AFTER_SECS => match resume_from {
+            _ if started < u.abandoned_before() => match resume_from {
                 Some(object) => IdempotencyClaim::Resume { object },
                 None => IdempotencyClaim::Execute,
             },
@@ -108,7 +127,7 @@ impl Tx<'_> {
         }
         let abandoned = self.conn.prepare_cached(
             "DELETE FROM idempotency WHERE account = ?1 AND livemode = ?2 AND key = ?3 AND status IS NULL AND started_at < ?4",
-        )?.execute(params![scope.account, scope.livemode, u.key, u.at - ABANDONED_AFTER_SECS])?;
+        )?.execute(params![scope.account, scope.livemode, u.key, u.abandoned_before()])?;
         if abandoned != 1 || insert()? != 1 {
             // The key itself stays out: the message reaches the log, and a key is
             // whatever the client sent.
@@ -210,6 +229,7 @@ mod tests {
             endpoint: "POST /v1/x",
             request_hash,
             at,
+            serving_alone: false,
         }
     }
 
@@ -443,6 +463,90 @@ mod tests {
                 body: "{}".into()
             }
         );
+    }
+
+    #[test]
+    fn a_process_serving_the_store_alone_takes_an_unanswered_claim_over_at_once() {
+        let (_dir, store, scope) = store();
+        let alone = |hash: &'static [u8], at: i64| KeyUse {
+            serving_alone: true,
+            ..key_use("k1", hash, at)
+        };
+        store
+            .write(|tx| tx.claim_idempotency_key(&scope, &key_use("k1", b"h1", 1000)))
+            .unwrap();
+        store
+            .write(|tx| tx.set_idempotency_resume(&scope, "k1", "pi_1"))
+            .unwrap();
+        // A second later: in flight to anyone who cannot tell who else serves the store…
+        assert_eq!(
+            look(&store, &scope, b"h1", 1001),
+            IdempotencyClaim::InFlight
+        );
+        // …and left by a stopped process to the one that serves it alone.
+        let look_alone = |hash: &'static [u8]| {
+            store
+                .read(|tx| tx.look_up_idempotency_key(&scope, &alone(hash, 1001)))
+                .unwrap()
+        };
+        assert_eq!(
+            look_alone(b"h1"),
+            IdempotencyClaim::Resume {
+                object: "pi_1".into()
+            }
+        );
+        assert_eq!(look_alone(b"h2"), IdempotencyClaim::Mismatch);
+        store
+            .write(|tx| tx.claim_idempotency_key(&scope, &alone(b"h1", 1001)))
+            .unwrap();
+        // Taken over: a fresh claim without the old resume point.
+        assert_eq!(look_alone(b"h1"), IdempotencyClaim::Execute);
+        // An answered key is replayed, alone or not, and never claimed again.
+        store
+            .write(|tx| tx.complete_idempotency_key(&scope, &alone(b"h1", 1001), 200, "{}"))
+            .unwrap();
+        let replay = IdempotencyClaim::Replay {
+            status: 200,
+            body: "{}".into(),
+        };
+        assert_eq!(look_alone(b"h1"), replay);
+        assert!(
+            store
+                .write(|tx| tx.claim_idempotency_key(&scope, &alone(b"h1", 1002)))
+                .is_err()
+        );
+    }
+
+    #[test]
+    fn one_process_at_a_time_serves_a_store() {
+        let (dir, first, scope) = store();
+        assert!(!first.serves_alone());
+        first.serve_alone().unwrap();
+        assert!(first.serves_alone());
+        let first_instance = first.serving_instance().unwrap().to_owned();
+        // Another opening of the same store (another process, as far as the operating
+        // system's lock goes) is refused, and told which process serves it.
+        let second = Store::open(&dir.path().join("t.db")).unwrap();
+        let refused = second.serve_alone().unwrap_err().to_string();
+        assert!(
+            refused.contains(&format!(
+                "another process serves this store (process {})",
+                std::process::id()
+            )),
+            "{refused}"
+        );
+        assert!(refused.contains("t.db-serving"), "{refused}");
+        assert!(!second.serves_alone());
+        // Reads and writes from the second opening still work (the command line).
+        second
+            .write(|tx| tx.complete_idempotency_key(&scope, &key_use("k9", b"h", 1), 200, "{}"))
+            .unwrap();
+        // Once the first is gone, the lock is free.
+        drop(first);
+        second.serve_alone().unwrap();
+        assert!(second.serves_alone());
+        // Under a name of its own: what the first marked as under way is not its own.
+        assert_ne!(second.serving_instance(), Some(first_instance.as_str()));
     }
 
     #[test]

@@ -18,7 +18,10 @@ mod jobs;
 mod objects;
 mod risk_attempts;
 
-use std::path::Path;
+use std::fs::File;
+use std::io::{Read, Seek, Write};
+use std::path::{Path, PathBuf};
+use std::sync::OnceLock;
 
 use rusqlite::Connection;
 use tessera_durable::{CommitFailed, Database};
@@ -119,6 +122,16 @@ pub struct Scope {
 /// The embedded SQLite store.
 pub struct Store {
     db: Database,
+    /// `<database>-serving`, locked by the process that serves the store.
+    serving_lock_path: PathBuf,
+    /// Once this process serves the store ([`Store::serve_alone`]).
+    serving: OnceLock<Serving>,
+}
+
+/// The lock of a process that serves the store, and the name its writes go by.
+struct Serving {
+    _lock: File,
+    instance: String,
 }
 
 /// A transaction on the store; objects, events and keys are read and written through it.
@@ -182,7 +195,13 @@ impl Store {
     pub fn open(path: &Path) -> Result<Store, StoreError> {
         let db = Database::open(path, SCHEMA)
             .map_err(|e| StoreError::new(format!("{}: {e}", path.display())))?;
-        let store = Store { db };
+        let mut serving_lock_path = path.as_os_str().to_owned();
+        serving_lock_path.push("-serving");
+        let store = Store {
+            db,
+            serving_lock_path: serving_lock_path.into(),
+            serving: OnceLock::new(),
+        };
         // Looked for with a read: a store that has them all opens without a write.
         let in_path = |e: StoreError| StoreError::new(format!("{}: {e}", path.display()));
         let missing = store.read(|tx| tx.missing_columns()).map_err(in_path)?;
@@ -193,6 +212,69 @@ impl Store {
                 .map_err(in_path)?;
         }
         Ok(store)
+    }
+
+    /// Makes this process the only one serving the store, until it exits: it locks
+    /// `<database>-serving` (and writes its process id there) or says which process
+    /// serves the store already. The operating system drops the lock when the process
+    /// ends, however it ends. A process that serves the store alone knows that every
+    /// request in flight is its own, so a claim on an idempotency key that none of its
+    /// requests holds was left by a process that stopped ([`KeyUse::serving_alone`]).
+    /// Other processes (the command line) still read and write the store meanwhile.
+    pub fn serve_alone(&self) -> Result<(), StoreError> {
+        let path = &self.serving_lock_path;
+        let in_path = |e: std::io::Error| StoreError::new(format!("{}: {e}", path.display()));
+        let mut file = File::options()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .open(path)
+            .map_err(in_path)?;
+        match file.try_lock() {
+            Ok(()) => {}
+            Err(std::fs::TryLockError::WouldBlock) => {
+                let mut pid = String::new();
+                let _ = file.read_to_string(&mut pid);
+                let pid = match pid.trim() {
+                    "" => String::new(),
+                    pid => format!(" (process {pid})"),
+                };
+                return Err(StoreError::new(format!(
+                    "another process serves this store{pid}: {} is locked. Stop it, or give this one a data directory of its own",
+                    path.display()
+                )));
+            }
+            Err(std::fs::TryLockError::Error(e)) => return Err(in_path(e)),
+        }
+        // Rewritten only once locked: the process id is the lock holder's.
+        file.set_len(0).map_err(in_path)?;
+        file.rewind().map_err(in_path)?;
+        let pid = std::process::id();
+        writeln!(file, "{pid}").map_err(in_path)?;
+        // A process id with the time it began serving: never the same for two processes.
+        let since = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap_or_default()
+            .as_nanos();
+        let _ = self.serving.set(Serving {
+            _lock: file,
+            instance: format!("{pid}-{since}"),
+        });
+        Ok(())
+    }
+
+    /// Whether this process serves the store alone ([`Store::serve_alone`]).
+    pub fn serves_alone(&self) -> bool {
+        self.serving.get().is_some()
+    }
+
+    /// The name of this process as the one serving the store alone, for what it marks
+    /// as its own in the store (an intent's attempt under way): a mark that carries
+    /// another name was left by a process that stopped. `None` if it does not serve
+    /// the store.
+    pub fn serving_instance(&self) -> Option<&str> {
+        self.serving.get().map(|s| s.instance.as_str())
     }
 
     /// Runs `f` in a write transaction. It returns once `f`'s work is durably committed

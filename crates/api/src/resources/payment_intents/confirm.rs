@@ -32,10 +32,17 @@ use tessera_risk::Action as RuleAction;
 const ATTEMPT_STALE_AFTER_SECS: i64 = 60;
 
 /// Whether an intent (by its private document) has an authorization attempt under way.
-pub(crate) fn attempt_in_flight(private: &Value, now: i64) -> bool {
-    private["attempt_started"]
-        .as_i64()
-        .is_some_and(|t| now - t < ATTEMPT_STALE_AFTER_SECS)
+/// `serving` is the name of this process when it serves the store alone
+/// ([`tessera_store::Store::serving_instance`]): an attempt another process started
+/// was then abandoned when that process stopped, and is not waited for. Without it, an
+/// attempt counts as abandoned a minute after it started.
+pub(crate) fn attempt_in_flight(private: &Value, now: i64, serving: Option<&str>) -> bool {
+    let Some(started) = private["attempt_started"].as_i64() else {
+        return false;
+    };
+    let left_by_a_stopped_process =
+        serving.is_some_and(|me| private["attempt_by"].as_str() != Some(me));
+    now - started < ATTEMPT_STALE_AFTER_SECS && !left_by_a_stopped_process
 }
 
 /// The confirmation parameters of a create-with-confirm or a confirm call.
@@ -218,7 +225,8 @@ pub(super) fn fence(
         json!({})
     };
     status_of(&doc).allows(Action::Confirm)?;
-    if attempt_in_flight(&private, ctx.now) {
+    let serving = ctx.app.store.serving_instance();
+    if attempt_in_flight(&private, ctx.now, serving) {
         return Err(ApiError::idempotency_in_flight()
             .with_code("payment_intent_unexpected_state")
             .into());
@@ -274,6 +282,7 @@ pub(super) fn fence(
     private["off_session"] = json!(request.off_session.unwrap_or(false));
     private["error_on_requires_action"] = json!(request.error_on_requires_action.unwrap_or(false));
     private["attempt_started"] = json!(ctx.now);
+    private["attempt_by"] = json!(serving);
     save(tx, ctx, &doc, &private)?;
     // Should this process die before the attempt's outcome is written, a retry with the
     // request's idempotency key carries on with this intent ([`resume`]).
@@ -711,4 +720,42 @@ pub(crate) fn complete_challenge(
     // Answered to the shopper's browser: on disk first, like every API answer.
     ctx.flush()?;
     Ok((doc, return_url))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_attempt_is_waited_for_only_while_its_process_may_still_make_it() {
+        let now = 1_800_000_000;
+        // (started seconds ago, by whom, this process serving the store alone as, under way)
+        type Case = (
+            Option<i64>,
+            Option<&'static str>,
+            Option<&'static str>,
+            bool,
+        );
+        let cases: &[Case] = &[
+            (None, None, None, false),
+            (None, None, Some("me"), false),
+            // Without knowing who else serves the store: the minute's rule.
+            (Some(59), None, None, true),
+            (Some(59), Some("other"), None, true),
+            (Some(60), None, None, false),
+            // Serving the store alone: only this process's own attempts are under way.
+            (Some(1), Some("me"), Some("me"), true),
+            (Some(1), Some("other"), Some("me"), false),
+            (Some(1), None, Some("me"), false),
+            (Some(60), Some("me"), Some("me"), false),
+        ];
+        for &(ago, by, serving, under_way) in cases {
+            let private = json!({ "attempt_started": ago.map(|a| now - a), "attempt_by": by });
+            assert_eq!(
+                attempt_in_flight(&private, now, serving),
+                under_way,
+                "{private} seen by {serving:?}"
+            );
+        }
+    }
 }

@@ -524,6 +524,9 @@ mod tests {
         first.serve_alone().unwrap();
         assert!(first.serves_alone());
         let first_instance = first.serving_instance().unwrap().to_owned();
+        // Asking again changes nothing.
+        first.serve_alone().unwrap();
+        assert_eq!(first.serving_instance(), Some(first_instance.as_str()));
         // Another opening of the same store (another process, as far as the operating
         // system's lock goes) is refused, and told which process serves it.
         let second = Store::open(&dir.path().join("t.db")).unwrap();

@@ -222,6 +222,9 @@ impl Store {
     /// requests holds was left by a process that stopped ([`KeyUse::serving_alone`]).
     /// Other processes (the command line) still read and write the store meanwhile.
     pub fn serve_alone(&self) -> Result<(), StoreError> {
+        if self.serves_alone() {
+            return Ok(());
+        }
         let path = &self.serving_lock_path;
         let in_path = |e: std::io::Error| StoreError::new(format!("{}: {e}", path.display()));
         let mut file = File::options()

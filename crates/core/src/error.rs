@@ -152,6 +152,17 @@ impl ApiError {
         e
     }
 
+    /// 409: the PaymentIntent's payment is being authorized by another request (a
+    /// confirmation or a 3-D Secure completion), which decides first.
+    pub fn payment_in_progress() -> ApiError {
+        ApiError::new(
+            409,
+            ErrorKind::InvalidRequestError,
+            "This PaymentIntent's payment is being authorized by another request. Retry after that request completes.",
+        )
+        .with_code("payment_intent_unexpected_state")
+    }
+
     /// 413: the body is larger than Tessera accepts.
     pub fn too_large(limit: usize) -> ApiError {
         ApiError::new(

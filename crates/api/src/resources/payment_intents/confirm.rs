@@ -45,6 +45,14 @@ pub(crate) fn attempt_in_flight(private: &Value, now: i64, serving: Option<&str>
     now - started < ATTEMPT_STALE_AFTER_SECS && !left_by_a_stopped_process
 }
 
+/// Marks an intent (by its private document) as having an authorization attempt under
+/// way from `now`, by this process ([`attempt_in_flight`] tells it apart from one left
+/// by a process that stopped).
+fn mark_attempt_started(private: &mut Value, now: i64, app: &App) {
+    private["attempt_started"] = json!(now);
+    private["attempt_by"] = json!(app.store.serving_instance());
+}
+
 /// The confirmation parameters of a create-with-confirm or a confirm call.
 pub(crate) struct ConfirmRequest {
     payment_method: Option<String>,
@@ -225,11 +233,8 @@ pub(super) fn fence(
         json!({})
     };
     status_of(&doc).allows(Action::Confirm)?;
-    let serving = ctx.app.store.serving_instance();
-    if attempt_in_flight(&private, ctx.now, serving) {
-        return Err(ApiError::idempotency_in_flight()
-            .with_code("payment_intent_unexpected_state")
-            .into());
+    if attempt_in_flight(&private, ctx.now, ctx.app.store.serving_instance()) {
+        return Err(ApiError::payment_in_progress().into());
     }
     let pm_id = match &new_pm {
         Some(pm) => {
@@ -281,8 +286,7 @@ pub(super) fn fence(
     private["return_url"] = json!(request.return_url);
     private["off_session"] = json!(request.off_session.unwrap_or(false));
     private["error_on_requires_action"] = json!(request.error_on_requires_action.unwrap_or(false));
-    private["attempt_started"] = json!(ctx.now);
-    private["attempt_by"] = json!(serving);
+    mark_attempt_started(&mut private, ctx.now, ctx.app);
     save(tx, ctx, &doc, &private)?;
     // Should this process die before the attempt's outcome is written, a retry with the
     // request's idempotency key carries on with this intent ([`resume`]).
@@ -678,6 +682,11 @@ pub(crate) fn complete_challenge(
         if found.doc["status"] != "requires_action" || expected.is_empty() || !constant_time_eq(expected.as_bytes(), token.as_bytes()) {
             return Err(invalid().into());
         }
+        // The merchant confirmed the intent again meanwhile, and that attempt decides
+        // first: never two authorizations at once.
+        if attempt_in_flight(&found.private, ctx.now, app.store.serving_instance()) {
+            return Err(ApiError::payment_in_progress().into());
+        }
         let mut doc = found.doc;
         let mut private = found.private;
         private["challenge_token"] = Value::Null;
@@ -686,7 +695,7 @@ pub(crate) fn complete_challenge(
         let (pm, pm_private) = (stored_pm.doc, stored_pm.private);
         if authenticated {
             private["authenticated"] = json!(true);
-            private["attempt_started"] = json!(ctx.now);
+            mark_attempt_started(&mut private, ctx.now, app);
             save(tx, &ctx, &doc, &private)?;
         } else {
             let status = status_of(&doc);

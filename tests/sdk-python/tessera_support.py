@@ -6,8 +6,11 @@ knows anything about Tessera's internals.
 
 from __future__ import annotations
 
+import contextlib
 import datetime
 import re
+import sqlite3
+import threading
 import time
 import uuid
 from html.parser import HTMLParser
@@ -436,3 +439,44 @@ def expect_sdk_error(exc_class, call, *, status: Any = None, type_: Optional[str
 def assert_no_card_data(text: str, *pans: str) -> None:
     for pan in pans or ALL_PANS:
         assert pan not in text, "a response carries a full card number"
+
+
+_FENCED_INTENTS = ("SELECT id FROM objects WHERE kind = 'payment_intent' "
+                   "AND json_extract(private, '$.attempt_started') IS NOT NULL")
+
+
+@contextlib.contextmanager
+def authorization_held(gw, send, intent: Optional[str] = None):
+    """Runs `send()` (a request that authorizes a payment) in a thread while another
+    process holds the vault database's write lock, and yields once the request has
+    fenced an intent for its attempt (`intent`, or any) and is still under way: once
+    the processor has answered, the vault waits for the lock to erase the CVC (at most
+    its five-second lock timeout), and the request waits with it. Yields a dict that
+    gets the intent's id (`fenced`), and when the request ends, its `answer` or
+    `error`; on leaving, the lock is released and the request waited for."""
+    vault = sqlite3.connect(gw.data_dir / "vault" / "vault.db", isolation_level=None, timeout=10)
+    outcome: Dict[str, Any] = {}
+
+    def run() -> None:
+        try:
+            outcome["answer"] = send()
+        except BaseException as e:  # the caller looks at it
+            outcome["error"] = e
+
+    thread = threading.Thread(target=run)
+    try:
+        vault.execute("BEGIN IMMEDIATE")
+        thread.start()
+        sql, params = ((_FENCED_INTENTS, ()) if intent is None
+                       else (_FENCED_INTENTS + " AND id = ?", (intent,)))
+        fenced = gw.poll_store_values(sql, params, until=lambda v: bool(v) or not thread.is_alive())
+        assert len(fenced) == 1, f"no intent was fenced for an attempt: {fenced} {outcome}"
+        assert thread.is_alive(), f"the request answered before the vault was free: {outcome}"
+        (outcome["fenced"],) = fenced
+        yield outcome
+    finally:
+        if vault.in_transaction:
+            vault.rollback()
+        vault.close()
+        if thread.ident is not None:
+            thread.join(timeout=30)

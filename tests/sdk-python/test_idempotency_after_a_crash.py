@@ -8,19 +8,13 @@ needs. A gateway serves its data directory alone (a second one is refused), so w
 the stopped one left unfinished is known to be abandoned."""
 
 import json
-import sqlite3
 import subprocess
-import threading
 import time
 import uuid
 
 import stripe
 
-from tessera_support import create_card_pm, expect_sdk_error, unique_email
-
-FENCED_INTENTS = ("SELECT id FROM objects WHERE kind = 'payment_intent' "
-                  "AND json_extract(private, '$.attempt_started') IS NOT NULL")
-
+from tessera_support import authorization_held, create_card_pm, expect_sdk_error, unique_email
 
 def _key():
     return "crash-" + uuid.uuid4().hex
@@ -33,36 +27,14 @@ def _intents_and_charges(client, customer):
 
 
 def _cut_off_at_the_processor(gw, send):
-    """Runs `send()` in a thread and kills the gateway (SIGKILL) once its request has
-    fenced an intent for its attempt and is with the processor; returns that intent's
-    id. Another process holds the vault database's write lock meanwhile: once the
-    processor has answered, the vault waits for it to erase the CVC, and the request
-    waits too."""
-    vault = sqlite3.connect(gw.data_dir / "vault" / "vault.db", isolation_level=None, timeout=10)
-    try:
-        vault.execute("BEGIN IMMEDIATE")
-        outcome = {}
-
-        def request():
-            try:
-                outcome["answer"] = send()
-            except stripe.StripeError as e:
-                outcome["error"] = e
-
-        thread = threading.Thread(target=request)
-        thread.start()
-        fenced = gw.poll_store_values(FENCED_INTENTS, until=bool)
-        assert len(fenced) == 1, f"the intent was not fenced for its attempt: {outcome}"
+    """Kills the gateway (SIGKILL) while `send()`'s request has fenced an intent for
+    its attempt and is with the processor; returns that intent's id."""
+    with authorization_held(gw, send) as held:
         time.sleep(0.5)
-        assert thread.is_alive(), f"the request answered before the crash: {outcome}"
+        assert held.get("error") is None and held.get("answer") is None, held
         gw.kill()
-        thread.join(timeout=30)
-        assert "answer" not in outcome, "the killed gateway answered"
-        vault.rollback()
-    finally:
-        vault.close()
-    (intent_id,) = fenced
-    return intent_id
+    assert "answer" not in held, "the killed gateway answered"
+    return held["fenced"]
 
 
 def test_a_payment_cut_off_at_the_processor_is_carried_on_by_its_retry():

@@ -8,7 +8,7 @@ import time
 import stripe
 
 from tessera_support import (
-    assert_id, assert_no_card_data, assert_request_id, browser_get, card_details,
+    assert_id, assert_no_card_data, assert_request_id, authorization_held, browser_get, card_details,
     create_card_pm, expect_sdk_error, field, ok_json, pay, plain, unique_email,
 )
 
@@ -408,3 +408,26 @@ def test_missing_customer_leaves_no_payment_method_behind(gw):
         "payment_method_data": {"type": "card", "card": card_details("4242424242424242")},
     })
     assert pi.status == "succeeded" and pi.customer == cus.id
+
+
+def test_an_intent_is_neither_canceled_nor_changed_while_its_payment_is_authorized(gw, client):
+    """While a confirmation is with the processor, a cancel or an update of the intent
+    is refused as a payment in progress (409, `payment_intent_unexpected_state`): its
+    outcome is written over the intent as the confirmation found it, so a cancel
+    acknowledged meanwhile would be undone by a payment that succeeds. Once the
+    payment is decided, the intent is what the confirmation made it, unchanged."""
+    pm = create_card_pm(client, "4242424242424242")
+    pi = client.v1.payment_intents.create({"amount": 2750, "currency": "usd", "payment_method": pm.id,
+                                           "metadata": {"order": "o-1"}})
+    with authorization_held(gw, lambda: client.v1.payment_intents.confirm(pi.id), pi.id) as held:
+        for change in (lambda: client.v1.payment_intents.cancel(pi.id),
+                       lambda: client.v1.payment_intents.update(pi.id, {"amount": 100}),
+                       lambda: client.v1.payment_intents.update(pi.id, {"metadata": {"order": "o-2"}})):
+            refused = expect_sdk_error(stripe.APIError, change, status=409, code="payment_intent_unexpected_state")
+            assert "being authorized by another request" in refused["message"], refused
+    assert held.get("answer") is not None, held
+    paid = client.v1.payment_intents.retrieve(pi.id)
+    assert (paid.status, paid.amount, paid.amount_received, paid.metadata.to_dict()) == \
+        ("succeeded", 2750, 2750, {"order": "o-1"})
+    types = [e.type for e in client.v1.events.list({"limit": 100}).data if e.data.object.id == pi.id]
+    assert "payment_intent.canceled" not in types, types

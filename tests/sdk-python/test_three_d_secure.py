@@ -1,8 +1,6 @@
 """3-D Secure over HTTP: follow next_action.redirect_to_url, submit the
 challenge form (complete / fail), check the 303 and verify server-side."""
 
-import sqlite3
-import threading
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
@@ -11,7 +9,7 @@ import stripe
 
 import tessera_support as T
 from tessera_support import (
-    assert_requires_redirect, browser_post, card_details, challenge_form, create_card_pm,
+    assert_requires_redirect, authorization_held, browser_post, card_details, challenge_form, create_card_pm,
     expect_sdk_error, ok_json, pay, submit_challenge,
 )
 
@@ -190,10 +188,8 @@ def test_a_payment_is_not_confirmed_again_while_its_challenge_is_being_authorize
     """Once the shopper completes the challenge, the intent is authorized: while that
     authorization is under way, a confirmation is refused as a payment in progress
     (409, `payment_intent_unexpected_state`), and the intent ends with one charge. The
-    gateway crashes and restarts while the shopper is in the challenge (the completion
-    is then the new process's own attempt, not one a stopped process left), and the vault's
-    database is held by another process during the completion, so it waits, after the
-    processor's answer, for up to its five-second lock timeout."""
+    gateway crashes and restarts while the shopper is in the challenge, so the
+    completion is the new process's own attempt, not one a stopped process left."""
     from conftest import Gateway
 
     gw = Gateway()
@@ -202,34 +198,14 @@ def test_a_payment_is_not_confirmed_again_while_its_challenge_is_being_authorize
         gw.kill()
         gw.restart()
         client = gw.client
-        url = pi.next_action.redirect_to_url.url.replace(
-            urlsplit(pi.next_action.redirect_to_url.url).netloc, urlsplit(gw.vault).netloc)
-        fenced = ("SELECT id FROM objects WHERE id = ? "
-                  "AND json_extract(private, '$.attempt_started') IS NOT NULL")
-        vault = sqlite3.connect(gw.data_dir / "vault" / "vault.db", isolation_level=None, timeout=10)
-        completion = {}
-        try:
-            vault.execute("BEGIN IMMEDIATE")
-
-            def complete():
-                try:
-                    completion["answer"] = submit_challenge(url, "complete")
-                except BaseException as e:  # reported by the assertions below
-                    completion["error"] = e
-
-            thread = threading.Thread(target=complete)
-            thread.start()
-            began = gw.poll_store_values(fenced, (pi.id,), until=lambda v: bool(v) or not thread.is_alive())
-            assert began == {pi.id}, f"the completion never began: {completion}"
-            assert thread.is_alive(), f"the completion answered before the vault was free: {completion}"
+        link = pi.next_action.redirect_to_url.url
+        url = link.replace(urlsplit(link).netloc, urlsplit(gw.vault).netloc)
+        with authorization_held(gw, lambda: submit_challenge(url, "complete"), pi.id) as held:
             refused = expect_sdk_error(stripe.APIError, lambda: client.v1.payment_intents.confirm(pi.id),
                                        status=409, code="payment_intent_unexpected_state")
             assert "being authorized by another request" in refused["message"], refused
-        finally:
-            vault.rollback()
-            vault.close()
-        thread.join(timeout=30)
-        params, _ = _redirect_params(completion["answer"])
+        assert held.get("answer") is not None, held
+        params, _ = _redirect_params(held["answer"])
         assert params["redirect_status"] == "succeeded"
         charges = client.v1.charges.list({"payment_intent": pi.id}).data
         assert [c.status for c in charges] == ["succeeded"]
@@ -242,38 +218,16 @@ def test_a_challenge_is_not_completed_while_the_intent_is_confirmed_again(gw, cl
     """The merchant confirms an intent waiting for its challenge again, with another
     card, and the shopper completes the old challenge while that confirmation is with
     the processor: the completion is refused (the page says a payment is under way) and
-    the intent ends with the confirmation's one charge. The vault's database is held by
-    another process meanwhile, so the confirmation waits, after the processor's answer,
-    for up to its five-second lock timeout."""
+    the intent ends with the confirmation's one charge."""
     pi = _requires_action(client)
     url = assert_requires_redirect(pi, gw.vault)
     other = create_card_pm(client, "4242424242424242")
-    fenced = ("SELECT id FROM objects WHERE id = ? "
-              "AND json_extract(private, '$.attempt_started') IS NOT NULL")
-    vault = sqlite3.connect(gw.data_dir / "vault" / "vault.db", isolation_level=None, timeout=10)
-    confirmation = {}
-
-    def confirm():
-        try:
-            confirmation["intent"] = client.v1.payment_intents.confirm(pi.id, {"payment_method": other.id})
-        except BaseException as e:  # reported by the assertions below
-            confirmation["error"] = e
-
-    try:
-        vault.execute("BEGIN IMMEDIATE")
-        thread = threading.Thread(target=confirm)
-        thread.start()
-        began = gw.poll_store_values(fenced, (pi.id,), until=lambda v: bool(v) or not thread.is_alive())
-        assert began == {pi.id}, f"the confirmation never began: {confirmation}"
-        assert thread.is_alive(), f"the confirmation answered before the vault was free: {confirmation}"
+    send = lambda: client.v1.payment_intents.confirm(pi.id, {"payment_method": other.id})  # noqa: E731
+    with authorization_held(gw, send, pi.id) as held:
         refused = submit_challenge(url, "complete")
         assert refused.status_code == 400, refused.text[:500]
         assert "being authorized by another request" in refused.text
-    finally:
-        vault.rollback()
-        vault.close()
-    thread.join(timeout=30)
-    assert confirmation.get("intent") is not None, confirmation
-    assert confirmation["intent"].status == "succeeded"
+    assert held.get("answer") is not None, held
+    assert held["answer"].status == "succeeded"
     charges = client.v1.charges.list({"payment_intent": pi.id}).data
     assert [(c.status, c.payment_method) for c in charges] == [("succeeded", other.id)]

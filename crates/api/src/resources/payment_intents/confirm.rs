@@ -45,6 +45,16 @@ pub(crate) fn attempt_in_flight(private: &Value, now: i64, serving: Option<&str>
     now - started < ATTEMPT_STALE_AFTER_SECS && !left_by_a_stopped_process
 }
 
+/// Refuses a change to an intent (by its private document) while an authorization
+/// attempt of it is under way: the attempt decides first, and its outcome is written
+/// over the intent as it was fenced.
+pub(crate) fn refuse_while_attempt_in_flight(ctx: &Ctx<'_>, private: &Value) -> Outcome<()> {
+    if attempt_in_flight(private, ctx.now, ctx.app.store.serving_instance()) {
+        return Err(ApiError::payment_in_progress().into());
+    }
+    Ok(())
+}
+
 /// Marks an intent (by its private document) as having an authorization attempt under
 /// way from `now`, by this process ([`attempt_in_flight`] tells it apart from one left
 /// by a process that stopped).
@@ -233,9 +243,7 @@ pub(super) fn fence(
         json!({})
     };
     status_of(&doc).allows(Action::Confirm)?;
-    if attempt_in_flight(&private, ctx.now, ctx.app.store.serving_instance()) {
-        return Err(ApiError::payment_in_progress().into());
-    }
+    refuse_while_attempt_in_flight(ctx, &private)?;
     let pm_id = match &new_pm {
         Some(pm) => {
             private["authenticated"] = json!(false);
@@ -684,9 +692,7 @@ pub(crate) fn complete_challenge(
         }
         // The merchant confirmed the intent again meanwhile, and that attempt decides
         // first: never two authorizations at once.
-        if attempt_in_flight(&found.private, ctx.now, app.store.serving_instance()) {
-            return Err(ApiError::payment_in_progress().into());
-        }
+        refuse_while_attempt_in_flight(&ctx, &found.private)?;
         let mut doc = found.doc;
         let mut private = found.private;
         private["challenge_token"] = Value::Null;

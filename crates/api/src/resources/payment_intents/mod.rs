@@ -401,6 +401,7 @@ pub(crate) fn update(ctx: &Ctx<'_>, id: &str, p: &mut Params) -> Outcome<Value> 
         let mut doc = found.doc;
         let status = status_of(&doc);
         status.allows(Action::Update)?;
+        confirm::refuse_while_attempt_in_flight(ctx, &found.private)?;
         let repricing = [("amount", amount.is_some()), ("currency", currency.is_some())];
         if let Some((param, _)) = repricing.into_iter().find(|(_, given)| *given)
             && let Some(session) = checkout_sessions::open_session_of(tx, ctx.scope(), &found.private)?
@@ -563,6 +564,7 @@ pub(crate) fn cancel(ctx: &Ctx<'_>, id: &str, p: &mut Params) -> Outcome<Value> 
         let found = load(tx, ctx, ObjectKind::PaymentIntent, id, "intent")?;
         let status = status_of(&found.doc);
         status.allows(Action::Cancel)?;
+        confirm::refuse_while_attempt_in_flight(ctx, &found.private)?;
         if let Some(session) = checkout_sessions::open_session_of(tx, ctx.scope(), &found.private)? {
             return Err(ApiError::invalid_request(
                 "intent",

@@ -45,6 +45,7 @@ fn detokenize_for_authorization(bencher: divan::Bencher) {
         has_address_line1: false,
         has_postal_code: false,
         decline_on_cvc_failure: false,
+        attempt: "pi_test/1".into(),
     };
     bencher.bench_local(|| vault.authorize("acct_bench", "pm_bench", &request).unwrap());
 }

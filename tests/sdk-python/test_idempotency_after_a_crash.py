@@ -16,6 +16,11 @@ import stripe
 
 from tessera_support import authorization_held, create_card_pm, expect_sdk_error, unique_email
 
+# The attempt an authorization was made as, as the simulator recorded it with the charge.
+ATTEMPT_OF_CHARGE = ("SELECT json_extract(json_extract(private, '$.processor_data'), '$.attempt') "
+                     "FROM objects WHERE id = ?")
+
+
 def _key():
     return "crash-" + uuid.uuid4().hex
 
@@ -61,6 +66,9 @@ def test_a_payment_cut_off_at_the_processor_is_carried_on_by_its_retry():
         assert retried.id == intent_id, "the retry made another intent instead of carrying on with the first"
         assert retried.status == "succeeded"
         assert _intents_and_charges(client, cus.id) == ([intent_id], [retried.latest_charge])
+        # Made again under the cut-off attempt's name, which a connector gives its
+        # processor as the authorization's idempotency key.
+        assert gw.store_values(ATTEMPT_OF_CHARGE, (retried.latest_charge,)) == {f"{intent_id}/1"}
         # From now on the key replays the answer.
         replayed = client.v1.payment_intents.create(params, {"idempotency_key": key})
         assert json.loads(replayed.last_response.body) == json.loads(retried.last_response.body)
@@ -93,6 +101,8 @@ def test_a_confirmation_cut_off_at_the_processor_may_be_sent_again_at_once():
         confirmed = client.v1.payment_intents.confirm(intent.id)
         assert confirmed.status == "succeeded"
         assert _intents_and_charges(client, cus.id) == ([intent.id], [confirmed.latest_charge])
+        # Another request is another attempt, under a name of its own.
+        assert gw.store_values(ATTEMPT_OF_CHARGE, (confirmed.latest_charge,)) == {f"{intent.id}/2"}
         # A second confirmation now finds it paid, as ever.
         expect_sdk_error(stripe.InvalidRequestError, lambda: client.v1.payment_intents.confirm(intent.id),
                          status=400, code="payment_intent_unexpected_state")

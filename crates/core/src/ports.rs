@@ -52,6 +52,13 @@ pub struct AuthorizationRequest {
     pub has_postal_code: bool,
     /// The account declines payments whose CVC check fails.
     pub decline_on_cvc_failure: bool,
+    /// Names this authorization attempt: `<PaymentIntent id>/<n>`, `n` counting the
+    /// intent's attempts from 1 (a 3-D Secure challenge's completion is an attempt of
+    /// its own). An attempt cut off by a crash and made again by the retry of its
+    /// request carries the same name: a connector passes it to its processor as the
+    /// authorization's idempotency key, so that the processor answers with the first
+    /// authorization instead of making a second.
+    pub attempt: String,
 }
 
 /// The processor's answer to an authorization.

@@ -109,6 +109,7 @@ impl Connector for Simulator {
             }
         };
         let processor_data = json!({
+            "attempt": request.attempt,
             "refund": match behaviour { RefundPending => "pending", RefundFails => "fails", _ => "succeeds" },
             "dispute": behaviour == Dispute,
         })

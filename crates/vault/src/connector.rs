@@ -21,7 +21,9 @@ pub struct ChargeableCard<'a> {
 
 /// A processor connector: sends card authorizations to a network or simulates one.
 pub trait Connector: Send + Sync {
-    /// Authorizes a payment with the card.
+    /// Authorizes a payment with the card. `request.attempt` names the attempt, the
+    /// same when an attempt cut off by a crash is made again: a connector sends it as
+    /// the authorization's idempotency key, where its processor takes one.
     fn authorize(&self, card: &ChargeableCard<'_>, request: &AuthorizationRequest)
     -> Authorization;
 

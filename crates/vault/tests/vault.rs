@@ -59,6 +59,7 @@ fn request() -> AuthorizationRequest {
         has_address_line1: false,
         has_postal_code: false,
         decline_on_cvc_failure: false,
+        attempt: "pi_test/1".into(),
     }
 }
 

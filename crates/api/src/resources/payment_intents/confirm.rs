@@ -55,10 +55,23 @@ pub(crate) fn refuse_while_attempt_in_flight(ctx: &Ctx<'_>, private: &Value) -> 
     Ok(())
 }
 
+/// Whether a fence starts a new authorization attempt, or makes again the one that an
+/// earlier request with the same idempotency key began before its process stopped
+/// (under the same name: [`AuthorizationRequest::attempt`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum AttemptKind {
+    New,
+    Again,
+}
+
 /// Marks an intent (by its private document) as having an authorization attempt under
 /// way from `now`, by this process ([`attempt_in_flight`] tells it apart from one left
-/// by a process that stopped).
-fn mark_attempt_started(private: &mut Value, now: i64, app: &App) {
+/// by a process that stopped), and counts it unless it is made again.
+fn mark_attempt_started(private: &mut Value, now: i64, app: &App, kind: AttemptKind) {
+    let made = private["attempts"].as_u64();
+    if kind == AttemptKind::New || made.is_none() {
+        private["attempts"] = json!(made.unwrap_or(0) + 1);
+    }
     private["attempt_started"] = json!(now);
     private["attempt_by"] = json!(app.store.serving_instance());
 }
@@ -168,7 +181,7 @@ pub(crate) fn run(ctx: &Ctx<'_>, id: &str, mut request: ConfirmRequest) -> Outco
     let new_pm = request.payment_method(ctx)?;
     let fenced = ctx.write(|tx| {
         let found = load(tx, ctx, ObjectKind::PaymentIntent, id, "intent")?;
-        fence(tx, ctx, found, new_pm.as_ref(), &request)
+        fence(tx, ctx, found, new_pm.as_ref(), &request, AttemptKind::New)
     })?;
     attempt(ctx, fenced)
 }
@@ -186,7 +199,7 @@ pub(crate) fn resume(ctx: &Ctx<'_>, id: &str, request: &ConfirmRequest) -> Outco
         if found.private["attempt_started"].is_null() {
             return Ok(Err(found.doc));
         }
-        fence(tx, ctx, found, None, request).map(Ok)
+        fence(tx, ctx, found, None, request, AttemptKind::Again).map(Ok)
     })?;
     match fenced {
         Ok(fenced) => attempt(ctx, fenced),
@@ -235,6 +248,7 @@ pub(super) fn fence(
     found: StoredObject,
     new_pm: Option<&Value>,
     request: &ConfirmRequest,
+    kind: AttemptKind,
 ) -> Outcome<Fenced> {
     let mut doc = found.doc;
     let mut private = if found.private.is_object() {
@@ -294,7 +308,7 @@ pub(super) fn fence(
     private["return_url"] = json!(request.return_url);
     private["off_session"] = json!(request.off_session.unwrap_or(false));
     private["error_on_requires_action"] = json!(request.error_on_requires_action.unwrap_or(false));
-    mark_attempt_started(&mut private, ctx.now, ctx.app);
+    mark_attempt_started(&mut private, ctx.now, ctx.app, kind);
     save(tx, ctx, &doc, &private)?;
     // Should this process die before the attempt's outcome is written, a retry with the
     // request's idempotency key carries on with this intent ([`resume`]).
@@ -363,6 +377,7 @@ pub(super) fn attempt(ctx: &Ctx<'_>, fenced: Fenced) -> Outcome<Value> {
         has_address_line1: pm["billing_details"]["address"]["line1"].is_string(),
         has_postal_code: pm["billing_details"]["address"]["postal_code"].is_string(),
         decline_on_cvc_failure: settings["block_cvc_failures"] == true,
+        attempt: format!("{pi_id}/{}", private["attempts"].as_u64().unwrap_or(1)),
     };
     // The attempt (intent, fence) is on disk before the card goes to the processor:
     // whatever a connector does upstream, Tessera has a record of having asked.
@@ -701,7 +716,7 @@ pub(crate) fn complete_challenge(
         let (pm, pm_private) = (stored_pm.doc, stored_pm.private);
         if authenticated {
             private["authenticated"] = json!(true);
-            mark_attempt_started(&mut private, ctx.now, app);
+            mark_attempt_started(&mut private, ctx.now, app, AttemptKind::New);
             save(tx, &ctx, &doc, &private)?;
         } else {
             let status = status_of(&doc);

@@ -286,7 +286,14 @@ pub(crate) fn create(ctx: &Ctx<'_>, p: &mut Params) -> Outcome<Value> {
             // The intent as just stored: no need to read it back.
             let stored = insert_new(tx, ctx, doc)?;
             Ok::<_, crate::pipeline::Failure>(match new_pm {
-                Ok(pm) => confirm::fence(tx, ctx, stored, pm.as_ref(), &confirm_request),
+                Ok(pm) => confirm::fence(
+                    tx,
+                    ctx,
+                    stored,
+                    pm.as_ref(),
+                    &confirm_request,
+                    confirm::AttemptKind::New,
+                ),
                 Err(refused) => Err(refused),
             })
         })??;

@@ -3,6 +3,7 @@ the Charges they produce (retrieve, list, latest_charge)."""
 
 import json
 import re
+import sqlite3
 import time
 
 import stripe
@@ -431,3 +432,39 @@ def test_an_intent_is_neither_canceled_nor_changed_while_its_payment_is_authoriz
         ("succeeded", 2750, 2750, {"order": "o-1"})
     types = [e.type for e in client.v1.events.list({"limit": 100}).data if e.data.object.id == pi.id]
     assert "payment_intent.canceled" not in types, types
+
+
+def test_an_attempt_that_outlives_its_fence_is_not_recorded_over_the_request_that_took_over(gw, client):
+    """An attempt fenced longer than a minute counts as abandoned, and another request
+    may take the intent over. If the first attempt's processor answers after all, its
+    outcome is not written over the intent: the request is answered 409
+    (`payment_intent_unexpected_state`), its authorization released, and no charge or
+    event is recorded for it. Here the takeover is written into the store file while the
+    attempt waits after the processor's answer."""
+    pm = create_card_pm(client, "4242424242424242")
+    pi = client.v1.payment_intents.create({"amount": 2850, "currency": "usd", "payment_method": pm.id})
+    with authorization_held(gw, lambda: client.v1.payment_intents.confirm(pi.id), pi.id) as held:
+        store = sqlite3.connect(gw.store_path, timeout=10)
+        try:
+            with store:
+                taken = store.execute(
+                    "UPDATE objects SET private = json_set(private, "
+                    "'$.attempts', json_extract(private, '$.attempts') + 1, "
+                    "'$.attempt_started', CAST(strftime('%s', 'now') AS INTEGER), "
+                    "'$.attempt_by', 'another-process') WHERE id = ?", (pi.id,)).rowcount
+        finally:
+            store.close()
+        assert taken == 1
+    error = held.get("error")
+    assert isinstance(error, stripe.APIError) and error.http_status == 409, held
+    assert error.json_body["error"]["code"] == "payment_intent_unexpected_state", error.json_body
+    assert client.v1.charges.list({"payment_intent": pi.id}).data == []
+    assert client.v1.payment_intents.retrieve(pi.id).status == "requires_confirmation"
+    recorded = [e.type for e in client.v1.events.list({"limit": 100}).data
+                if getattr(e.data.object, "payment_intent", None) == pi.id or e.data.object.id == pi.id]
+    assert not [t for t in recorded if t.startswith("charge.") or t == "payment_intent.succeeded"], recorded
+    assert "outlived its fence" in gw.log_text()
+    # The takeover's process is not this gateway's: the intent may be confirmed again.
+    again = client.v1.payment_intents.confirm(pi.id)
+    assert again.status == "succeeded"
+    assert [c.id for c in client.v1.charges.list({"payment_intent": pi.id}).data] == [again.latest_charge]

@@ -167,6 +167,45 @@ impl Tx<'_> {
         .transpose()
     }
 
+    /// The values at JSON `paths` (such as `$.attempt_started`) of the private document
+    /// of an object of `kind`, read without loading the object (a missing value is
+    /// `null`); `None` if there is no such object. For a check under the write lock
+    /// that should not parse a whole document.
+    pub fn private_values<const N: usize>(
+        &self,
+        scope: &Scope,
+        kind: &str,
+        id: &str,
+        paths: [&str; N],
+    ) -> Result<Option<[Value; N]>, StoreError> {
+        let columns: Vec<String> = (0..N)
+            .map(|i| format!("json_quote(json_extract(private, ?{}))", i + 5))
+            .collect();
+        let sql = format!(
+            "SELECT {} FROM objects WHERE id = ?1 AND account = ?2 AND livemode = ?3 AND kind = ?4",
+            columns.join(", ")
+        );
+        let mut statement = self.conn.prepare_cached(&sql)?;
+        let mut bound: Vec<&dyn rusqlite::ToSql> =
+            vec![&id, &scope.account, &scope.livemode, &kind];
+        bound.extend(paths.iter().map(|p| p as &dyn rusqlite::ToSql));
+        let texts = statement
+            .query_row(bound.as_slice(), |r| {
+                (0..N)
+                    .map(|i| r.get::<_, String>(i))
+                    .collect::<rusqlite::Result<Vec<String>>>()
+            })
+            .optional()?;
+        let Some(texts) = texts else {
+            return Ok(None);
+        };
+        let values = texts
+            .iter()
+            .map(|t| serde_json::from_str(t))
+            .collect::<Result<Vec<Value>, _>>()?;
+        Ok(values.try_into().ok())
+    }
+
     /// The scope an object belongs to, found by id alone (for links a shopper follows,
     /// such as a 3-D Secure challenge, which carry no API key).
     pub fn scope_of(&self, kind: &str, id: &str) -> Result<Option<Scope>, StoreError> {
@@ -317,6 +356,50 @@ mod tests {
             },
         )
         .unwrap();
+    }
+
+    #[test]
+    fn private_values_are_read_without_the_document() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(&dir.path().join("t.db")).unwrap();
+        let s = scope("acct_a");
+        let private = json!({ "attempts": 2, "attempt_started": 1_800_000_000, "attempt_by": "p-1", "nested": { "x": [1] } });
+        store
+            .write(|tx| {
+                tx.insert_object(
+                    &s,
+                    &NewObject {
+                        id: "pi_1",
+                        kind: "payment_intent",
+                        created: 1,
+                        ref1: None,
+                        ref2: None,
+                        doc: &json!({ "id": "pi_1" }),
+                        private: Some(&private),
+                    },
+                )
+            })
+            .unwrap();
+        let read = |kind: &str, id: &str, s: &Scope| {
+            store
+                .read(|tx| {
+                    tx.private_values(
+                        s,
+                        kind,
+                        id,
+                        ["$.attempts", "$.attempt_by", "$.nested", "$.missing"],
+                    )
+                })
+                .unwrap()
+        };
+        assert_eq!(
+            read("payment_intent", "pi_1", &s),
+            Some([json!(2), json!("p-1"), json!({ "x": [1] }), Value::Null])
+        );
+        // Another kind, another account, no such id: nothing.
+        assert_eq!(read("charge", "pi_1", &s), None);
+        assert_eq!(read("payment_intent", "pi_1", &scope("acct_b")), None);
+        assert_eq!(read("payment_intent", "pi_2", &s), None);
     }
 
     fn index_names(store: &Store) -> Vec<String> {

@@ -76,6 +76,43 @@ fn mark_attempt_started(private: &mut Value, now: i64, app: &App, kind: AttemptK
     private["attempt_by"] = json!(app.store.serving_instance());
 }
 
+/// Whether intent `pi_id` (read in the write that records an attempt's outcome) is
+/// still fenced for the attempt whose fence left `fenced` (its private document). Not
+/// if the attempt outlived its fence (a processor that took over a minute to answer):
+/// the fence then counted as abandoned, and another request may have taken the intent
+/// over, whose outcome stands.
+fn still_fenced_for(tx: &Tx<'_>, ctx: &Ctx<'_>, pi_id: &str, fenced: &Value) -> Outcome<bool> {
+    // Three values read in SQL rather than the whole intent parsed: this runs under the
+    // store's write lock, once per payment.
+    let current = tx.private_values(
+        ctx.scope(),
+        ObjectKind::PaymentIntent.object_name(),
+        pi_id,
+        ["$.attempts", "$.attempt_started", "$.attempt_by"],
+    )?;
+    let fence = [
+        &fenced["attempts"],
+        &fenced["attempt_started"],
+        &fenced["attempt_by"],
+    ];
+    Ok(current.is_some_and(|current| current.iter().eq(fence)))
+}
+
+/// The answer to an attempt whose intent was taken over while it was with the
+/// processor ([`still_fenced_for`]): its outcome is not recorded, and the authorization
+/// it obtained, if any (`authorized`: its processor data), is released.
+fn superseded(ctx: &Ctx<'_>, pi_id: &str, authorized: Option<&str>) -> Failure {
+    if let Some(processor_data) = authorized {
+        ctx.app.processor.void(processor_data);
+    }
+    tracing::warn!(
+        request_id = %ctx.request_id,
+        payment_intent = %pi_id,
+        "an authorization attempt outlived its fence and another request took the intent over; its outcome was not recorded"
+    );
+    ApiError::payment_in_progress().into()
+}
+
 /// The confirmation parameters of a create-with-confirm or a confirm call.
 pub(crate) struct ConfirmRequest {
     payment_method: Option<String>,
@@ -459,6 +496,9 @@ pub(super) fn attempt(ctx: &Ctx<'_>, fenced: Fenced) -> Outcome<Value> {
     // Built before the write: it holds the store's one write lock while it runs.
     let charge_doc = charges::new_doc(ctx.scope(), ctx.now, &charge_attempt);
     let written = ctx.write(|tx| {
+        if !still_fenced_for(tx, ctx, &pi_id, &private)? {
+            return Ok(None);
+        }
         let mut doc = doc.clone();
         let mut private = private.clone();
         let status = status_of(&doc);
@@ -506,7 +546,7 @@ pub(super) fn attempt(ctx: &Ctx<'_>, fenced: Fenced) -> Outcome<Value> {
                 &doc,
                 Some(json!({ "status": status.as_str() })),
             )?;
-            return Ok((doc, charge));
+            return Ok(Some((doc, charge)));
         }
         let amount = doc["amount"].clone();
         doc["status"] = json!(
@@ -568,10 +608,15 @@ pub(super) fn attempt(ctx: &Ctx<'_>, fenced: Fenced) -> Outcome<Value> {
             }
         }
         checkout_sessions::on_payment_succeeded(tx, ctx, &doc, &private, &pm)?;
-        Ok::<_, Failure>((doc, charge))
+        Ok::<_, Failure>(Some((doc, charge)))
     });
     let (doc, charge) = match written {
-        Ok(w) => w,
+        Ok(Some(w)) => w,
+        Ok(None) => {
+            let approved = authorization.decision == Decision::Approved;
+            let authorized = approved.then_some(authorization.processor_data.as_str());
+            return Err(superseded(ctx, &pi_id, authorized));
+        }
         Err(e) => {
             release_fence(ctx, &pi_id);
             return Err(e);
@@ -603,7 +648,10 @@ fn requires_action(ctx: &Ctx<'_>, mut doc: Value, mut private: Value) -> Outcome
         "{}/3d_secure/{pi_id}/{token}",
         ctx.app.config.browser_base()
     );
-    ctx.write(|tx| {
+    let written = ctx.write(|tx| {
+        if !still_fenced_for(tx, ctx, &pi_id, &private)? {
+            return Ok(None);
+        }
         let status = status_of(&doc);
         doc["status"] = json!(status.apply(Transition::AuthenticationRequired)?.as_str());
         doc["next_action"] = json!({
@@ -620,8 +668,9 @@ fn requires_action(ctx: &Ctx<'_>, mut doc: Value, mut private: Value) -> Outcome
             &doc,
             Some(json!({ "status": status.as_str() })),
         )?;
-        Ok(doc)
-    })
+        Ok(Some(doc))
+    })?;
+    written.ok_or_else(|| superseded(ctx, &pi_id, None))
 }
 
 /// Opens a dispute on a succeeded charge (the simulator's dispute test card).

@@ -82,20 +82,14 @@ fn mark_attempt_started(private: &mut Value, now: i64, app: &App, kind: AttemptK
 /// the fence then counted as abandoned, and another request may have taken the intent
 /// over, whose outcome stands.
 fn still_fenced_for(tx: &Tx<'_>, ctx: &Ctx<'_>, pi_id: &str, fenced: &Value) -> Outcome<bool> {
-    // Three values read in SQL rather than the whole intent parsed: this runs under the
-    // store's write lock, once per payment.
-    let current = tx.private_values(
-        ctx.scope(),
-        ObjectKind::PaymentIntent.object_name(),
-        pi_id,
-        ["$.attempts", "$.attempt_started", "$.attempt_by"],
-    )?;
-    let fence = [
-        &fenced["attempts"],
-        &fenced["attempt_started"],
-        &fenced["attempt_by"],
-    ];
-    Ok(current.is_some_and(|current| current.iter().eq(fence)))
+    // The private document alone: this runs under the store's write lock, once per
+    // payment, and need not parse the intent's wire document.
+    let current = tx.get_private(ctx.scope(), ObjectKind::PaymentIntent.object_name(), pi_id)?;
+    Ok(current.is_some_and(|current| {
+        ["attempts", "attempt_started", "attempt_by"]
+            .iter()
+            .all(|field| current[*field] == fenced[*field])
+    }))
 }
 
 /// The answer to an attempt whose intent was taken over while it was with the

@@ -67,7 +67,7 @@ pub struct Database {
 /// Passive checkpoints never block writers, but under sustained load they never let
 /// the log start over either: some reader always holds a snapshot inside it, and the
 /// log kept growing (36 GB after ten minutes at ~450 payments/s). So when a passive
-/// checkpoint finds the log longer than [`RESTART_AFTER_FRAMES`] frames, a RESTART one
+/// checkpoint finds the log longer than [`RESTART_AFTER_BYTES`], a RESTART one
 /// follows at once: it takes the write lock between two group transactions, copies
 /// what was written since the passive one, syncs the database file and waits for the
 /// readers of old snapshots to finish (reads are short), holding new writers off
@@ -76,6 +76,11 @@ pub struct Database {
 /// its own, copying the whole log with writers held off, and twice each time.) When
 /// nothing was written for a whole period and the log is all copied, a TRUNCATE
 /// checkpoint gives its file back: an idle gateway's log takes no room.
+///
+/// A RESTART holds every writer off for tens of milliseconds on a busy machine (the
+/// checkpoint thread, holding the log's write lock, competes for the CPUs with the
+/// requests, and syncs both files), so how often it comes sets the tail of the
+/// answers' latency: hence a log of a few hundred megabytes rather than tens.
 struct Checkpointer {
     stop: Arc<AtomicBool>,
     thread: Option<std::thread::JoinHandle<()>>,
@@ -84,19 +89,27 @@ struct Checkpointer {
 /// How often the background checkpoint runs.
 const CHECKPOINT_EVERY: Duration = Duration::from_millis(200);
 
-/// Log frames (pages) after which a checkpoint makes the log start over.
-pub const RESTART_AFTER_FRAMES: i64 = 16 * 1024;
+/// The log's length (its frames' pages, in bytes) after which a checkpoint makes it
+/// start over. At ~1,000 payments/s a payment's ~30 frames of 2 KB fill 256 MB in
+/// about five seconds; with 32 MB (16 Ki frames of 2 KB) the RESTART came more than
+/// once a second and its stalls were the slowest percent of payments (PERFORMANCE.md).
+pub const RESTART_AFTER_BYTES: i64 = 256 * 1024 * 1024;
 
 /// How long a RESTART checkpoint waits for readers before trying again later.
 const RESTART_PATIENCE: Duration = Duration::from_millis(100);
 
-/// The size the log file is cut back to when it starts over, in bytes.
-pub const WAL_SIZE_LIMIT: i64 = 64 * 1024 * 1024;
+/// The size the log file is cut back to when it starts over, in bytes: a little more
+/// than [`RESTART_AFTER_BYTES`], so a log that starts over is written over in place
+/// rather than cut and grown again each time.
+pub const WAL_SIZE_LIMIT: i64 = RESTART_AFTER_BYTES + RESTART_AFTER_BYTES / 4;
 
 impl Checkpointer {
-    fn start(path: &Path) -> rusqlite::Result<Checkpointer> {
+    fn start(path: &Path, restart_after_bytes: i64) -> rusqlite::Result<Checkpointer> {
         let conn = Connection::open(path)?;
         configure(&conn)?;
+        // A database made before PAGE_SIZE keeps its own page size.
+        let page_size: i64 = conn.query_row("PRAGMA page_size", [], |r| r.get(0))?;
+        let restart_after_frames = restart_after_bytes / page_size.max(512);
         // A RESTART checkpoint holds new writers off while it waits for readers: it
         // looks again every 100 µs (read transactions are that short) and gives up
         // after RESTART_PATIENCE (trying again next time), so a write waits at most
@@ -130,7 +143,7 @@ impl Checkpointer {
                         // gateway is idle, so the log file goes back to nothing (after a
                         // burst it kept its size until the next write).
                         let _ = checkpoint("TRUNCATE");
-                    } else if frames > RESTART_AFTER_FRAMES {
+                    } else if frames > restart_after_frames {
                         let _ = checkpoint("RESTART");
                     }
                     frames_before = frames;
@@ -308,6 +321,17 @@ fn run(conn: &Connection, sql: &str) -> rusqlite::Result<()> {
 impl Database {
     /// Opens (or creates) the database at `path` and runs `schema` on it.
     pub fn open(path: &Path, schema: &str) -> rusqlite::Result<Database> {
+        Database::open_with_log(path, schema, RESTART_AFTER_BYTES)
+    }
+
+    /// [`Database::open`], with the log made to start over after `restart_after_bytes`
+    /// (and cut back to a quarter more than that).
+    fn open_with_log(
+        path: &Path,
+        schema: &str,
+        restart_after_bytes: i64,
+    ) -> rusqlite::Result<Database> {
+        let wal_size_limit = restart_after_bytes + restart_after_bytes / 4;
         let conn = Connection::open(path)?;
         configure(&conn)?;
         conn.execute_batch(schema)?;
@@ -316,9 +340,9 @@ impl Database {
         // The writer reads through the memory map; its page cache holds the pages a
         // transaction changes, and SQLite scans all of it at every commit, so 2 MB.
         conn.execute_batch(&format!(
-            "PRAGMA synchronous=NORMAL; PRAGMA wal_autocheckpoint=0; PRAGMA journal_size_limit={WAL_SIZE_LIMIT}; PRAGMA cache_size=-2048"
+            "PRAGMA synchronous=NORMAL; PRAGMA wal_autocheckpoint=0; PRAGMA journal_size_limit={wal_size_limit}; PRAGMA cache_size=-2048"
         ))?;
-        let checkpointer = Checkpointer::start(path)?;
+        let checkpointer = Checkpointer::start(path, restart_after_bytes)?;
         Ok(Database {
             path: path.to_owned(),
             writer: Mutex::new(Writer {
@@ -635,7 +659,17 @@ mod tests {
     fn the_log_starts_over_under_sustained_reads_and_writes() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("t.db");
-        let db = Arc::new(Database::open(&path, "CREATE TABLE b (v BLOB NOT NULL)").unwrap());
+        // The gateway's log starts over after 256 MB; this one after 32 MB, so the test
+        // writes a tenth as much.
+        let restart_after_bytes = 32 * 1024 * 1024;
+        let db = Arc::new(
+            Database::open_with_log(
+                &path,
+                "CREATE TABLE b (v BLOB NOT NULL)",
+                restart_after_bytes,
+            )
+            .unwrap(),
+        );
         let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
         // A reader that always holds some snapshot, as request threads do under load.
         let reader = {
@@ -651,9 +685,9 @@ mod tests {
                 }
             })
         };
-        // Three times the frames after which the log must start over.
+        // Three times the length after which the log must start over.
         let blob = vec![7u8; 256 * 1024];
-        let writes = 3 * RESTART_AFTER_FRAMES as usize * 4096 / blob.len();
+        let writes = 3 * restart_after_bytes as usize / blob.len();
         // Spread over at least 15 checkpoint periods, as sustained load is: a fast disk
         // takes the whole burst in less than one, and a log that starts over only after
         // the last write is never cut back (SQLite does that at the next write).

@@ -214,8 +214,7 @@ mod tests {
     use crate::Store;
 
     fn store() -> (tempfile::TempDir, Store, Scope) {
-        let dir = tempfile::tempdir().unwrap();
-        let store = Store::open(&dir.path().join("t.db")).unwrap();
+        let (dir, store) = crate::scratch_store();
         let scope = Scope {
             account: "acct_a".into(),
             livemode: false,

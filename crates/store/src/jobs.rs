@@ -109,12 +109,11 @@ impl Tx<'_> {
 #[cfg(test)]
 mod tests {
     use super::Jobs;
-    use crate::{Scope, Store};
+    use crate::Scope;
 
     #[test]
     fn jobs_come_due_in_order_and_finish_once() {
-        let dir = tempfile::tempdir().unwrap();
-        let store = Store::open(&dir.path().join("t.db")).unwrap();
+        let (_dir, store) = crate::scratch_store();
         let s = Scope {
             account: "acct_1".into(),
             livemode: false,

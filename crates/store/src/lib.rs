@@ -355,3 +355,12 @@ impl<E> WriteError<E> {
         }
     }
 }
+
+/// A store in a directory of its own, removed when the directory is dropped: keep it
+/// alive as long as the store.
+#[cfg(test)]
+pub(crate) fn scratch_store() -> (tempfile::TempDir, Store) {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(&dir.path().join("t.db")).unwrap();
+    (dir, store)
+}

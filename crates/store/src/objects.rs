@@ -345,8 +345,7 @@ mod tests {
 
     #[test]
     fn a_private_document_is_read_without_the_wire_document() {
-        let dir = tempfile::tempdir().unwrap();
-        let store = Store::open(&dir.path().join("t.db")).unwrap();
+        let (_dir, store) = crate::scratch_store();
         let s = scope("acct_a");
         let private = json!({ "attempts": 2, "attempt_started": 1_800_000_000, "attempt_by": "p-1", "nested": { "x": [1] } });
         store
@@ -394,8 +393,7 @@ mod tests {
 
     #[test]
     fn every_page_query_walks_an_index_without_sorting() {
-        let dir = tempfile::tempdir().unwrap();
-        let store = Store::open(&dir.path().join("t.db")).unwrap();
+        let (_dir, store) = crate::scratch_store();
         let s = scope("acct_a");
         store
             .write(|tx| {
@@ -511,8 +509,7 @@ mod tests {
     /// below the later one, in every direction a client can walk.
     #[test]
     fn lists_follow_created_when_writes_land_out_of_order() {
-        let dir = tempfile::tempdir().unwrap();
-        let store = Store::open(&dir.path().join("t.db")).unwrap();
+        let (_dir, store) = crate::scratch_store();
         let s = scope("acct_a");
         store
             .write(|tx| {
@@ -575,8 +572,7 @@ mod tests {
 
     #[test]
     fn pages_walk_newest_first_in_both_directions() {
-        let dir = tempfile::tempdir().unwrap();
-        let store = Store::open(&dir.path().join("t.db")).unwrap();
+        let (_dir, store) = crate::scratch_store();
         let s = scope("acct_a");
         store
             .write(|tx| {
@@ -658,8 +654,7 @@ mod tests {
 
     #[test]
     fn a_failed_write_leaves_nothing() {
-        let dir = tempfile::tempdir().unwrap();
-        let store = Store::open(&dir.path().join("t.db")).unwrap();
+        let (_dir, store) = crate::scratch_store();
         let s = scope("acct_a");
         let r: Result<(), StoreError> = store.write(|tx| {
             tx.insert_object(

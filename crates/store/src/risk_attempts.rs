@@ -100,13 +100,11 @@ impl Tx<'_> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::Store;
     use serde_json::json;
 
     #[test]
     fn attempts_are_kept_per_scope_in_time_order() {
-        let dir = tempfile::tempdir().unwrap();
-        let store = Store::open(&dir.path().join("t.db")).unwrap();
+        let (_dir, store) = crate::scratch_store();
         let scope = |a: &str| Scope {
             account: a.into(),
             livemode: false,

@@ -72,8 +72,9 @@ pub struct Database {
 /// what was written since the passive one, syncs the database file and waits for the
 /// readers of old snapshots to finish (reads are short), holding new writers off
 /// meanwhile, so the next commit writes the log from its beginning; and the log file
-/// is cut back to [`WAL_SIZE_LIMIT`] when that happens. (The RESTART used to run on
-/// its own, copying the whole log with writers held off, and twice each time.) When
+/// is cut back to a little more than that length ([`wal_size_limit`]) when that
+/// happens. (The RESTART used to run on its own, copying the whole log with writers
+/// held off, and twice each time.) When
 /// nothing was written for a whole period and the log is all copied, a TRUNCATE
 /// checkpoint gives its file back: an idle gateway's log takes no room.
 ///
@@ -100,12 +101,11 @@ pub const RESTART_AFTER_BYTES: i64 = 256 * 1024 * 1024;
 /// How long a RESTART checkpoint waits for readers before trying again later.
 const RESTART_PATIENCE: Duration = Duration::from_millis(100);
 
-/// The size the log file is cut back to when it starts over, in bytes: a little more
-/// than [`RESTART_AFTER_BYTES`], so a log that starts over is written over in place
-/// rather than cut and grown again each time.
-pub const WAL_SIZE_LIMIT: i64 = wal_size_limit(RESTART_AFTER_BYTES);
-
-const fn wal_size_limit(restart_after_bytes: i64) -> i64 {
+/// The size the log file is cut back to when it starts over, in bytes (320 MB for
+/// the gateway's databases): a little more than the length after which it starts over,
+/// so a log that starts over is written over in place rather than cut and grown again
+/// each time.
+fn wal_size_limit(restart_after_bytes: i64) -> i64 {
     restart_after_bytes + restart_after_bytes / 4
 }
 

@@ -147,14 +147,13 @@ impl Tx<'_> {
         kind: &str,
         id: &str,
     ) -> Result<Option<StoredObject>, StoreError> {
-        let row = self
-            .conn
-            .prepare_cached("SELECT doc, private FROM objects WHERE id = ?1 AND account = ?2 AND livemode = ?3 AND kind = ?4")?
-            .query_row(
-                params![id, scope.account, scope.livemode, kind],
-                |r| Ok((r.get::<_, String>(0)?, r.get::<_, Option<String>>(1)?)),
-            )
-            .optional()?;
+        let row = self.object_row(
+            "SELECT doc, private FROM objects WHERE id = ?1 AND account = ?2 AND livemode = ?3 AND kind = ?4",
+            scope,
+            kind,
+            id,
+            |r| Ok((r.get::<_, String>(0)?, r.get::<_, Option<String>>(1)?)),
+        )?;
         row.map(|(doc, private)| {
             Ok(StoredObject {
                 doc: serde_json::from_str(&doc)?,
@@ -173,14 +172,32 @@ impl Tx<'_> {
         kind: &str,
         id: &str,
     ) -> Result<Option<Value>, StoreError> {
-        let private = self
-            .conn
-            .prepare_cached("SELECT private FROM objects WHERE id = ?1 AND account = ?2 AND livemode = ?3 AND kind = ?4")?
-            .query_row(params![id, scope.account, scope.livemode, kind], |r| {
-                r.get::<_, Option<String>>(0)
-            })
-            .optional()?;
+        let private = self.object_row(
+            "SELECT private FROM objects WHERE id = ?1 AND account = ?2 AND livemode = ?3 AND kind = ?4",
+            scope,
+            kind,
+            id,
+            |r| r.get::<_, Option<String>>(0),
+        )?;
         private.map(parse_private).transpose()
+    }
+
+    /// Runs `sql`, a fixed statement that selects from the object of kind `?4` with id
+    /// `?1` in the scope (`?2`, `?3`), and maps its row with `row`; `None` if there is
+    /// no such object. The object readers share it, so they bind the same way.
+    fn object_row<T>(
+        &self,
+        sql: &str,
+        scope: &Scope,
+        kind: &str,
+        id: &str,
+        row: impl FnOnce(&rusqlite::Row<'_>) -> rusqlite::Result<T>,
+    ) -> Result<Option<T>, StoreError> {
+        Ok(self
+            .conn
+            .prepare_cached(sql)?
+            .query_row(params![id, scope.account, scope.livemode, kind], row)
+            .optional()?)
     }
 
     /// The scope an object belongs to, found by id alone (for links a shopper follows,
@@ -205,14 +222,13 @@ impl Tx<'_> {
         kind: &str,
         id: &str,
     ) -> Result<Option<(i64, i64)>, StoreError> {
-        Ok(self
-            .conn
-            .prepare_cached("SELECT created, seq FROM objects WHERE id = ?1 AND account = ?2 AND livemode = ?3 AND kind = ?4")?
-            .query_row(
-                params![id, scope.account, scope.livemode, kind],
-                |r| Ok((r.get(0)?, r.get(1)?)),
-            )
-            .optional()?)
+        self.object_row(
+            "SELECT created, seq FROM objects WHERE id = ?1 AND account = ?2 AND livemode = ?3 AND kind = ?4",
+            scope,
+            kind,
+            id,
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
     }
 
     /// Lists objects newest first: by `created`, then by insertion order among objects

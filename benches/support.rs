@@ -1,10 +1,12 @@
-//! Fixtures shared by Tessera's microbenchmarks: a complete in-process gateway on a
-//! fresh data directory, with the same store, vault and simulator `tessera serve` uses.
+//! Fixtures shared by Tessera's microbenchmarks and the server's in-process tests: a
+//! complete in-process gateway on a fresh data directory, with the same store, vault
+//! and simulator `tessera serve` uses.
 #![forbid(unsafe_code)]
 
 use std::sync::Arc;
 
 use tessera_api::{App, AppConfig};
+use tessera_core::ports::Processor;
 use tessera_crypto::MasterKey;
 use tessera_processor::Simulator;
 use tessera_store::Store;
@@ -31,6 +33,12 @@ pub fn vault(dir: &std::path::Path) -> Vault {
 
 /// Starts a fresh gateway with one test account.
 pub fn gateway() -> Gateway {
+    gateway_with(Arc::new(Simulator))
+}
+
+/// Starts a fresh gateway with one test account whose captures, refunds and voids go to
+/// `processor` (authorizations go to the simulator, through the vault).
+pub fn gateway_with(processor: Arc<dyn Processor>) -> Gateway {
     let dir = tempfile::tempdir().expect("temp dir");
     let master = master_key();
     let store = Arc::new(Store::open(&dir.path().join("tessera.db")).expect("store opens"));
@@ -38,7 +46,7 @@ pub fn gateway() -> Gateway {
     let app = App::new(
         store,
         Arc::new(vault(dir.path())),
-        Arc::new(Simulator),
+        processor,
         &master,
         AppConfig {
             max_body_bytes: 256 * 1024,
@@ -61,15 +69,21 @@ pub fn gateway() -> Gateway {
 impl Gateway {
     /// A POST through the full pipeline; panics unless it answers 200.
     pub fn post(&self, path: &str, body: &str) -> String {
-        let (status, response) = self.app.call(
-            "POST",
+        let (status, response) = self.request("POST", path, body);
+        assert_eq!(status, 200, "{path}: {response}");
+        response
+    }
+
+    /// A request through the full pipeline with the account's secret key: its status
+    /// and JSON body.
+    pub fn request(&self, method: &str, path: &str, body: &str) -> (u16, String) {
+        self.app.call(
+            method,
             path,
             Some(&self.authorization),
             None,
             body.as_bytes(),
-        );
-        assert_eq!(status, 200, "{path}: {response}");
-        response
+        )
     }
 }
 

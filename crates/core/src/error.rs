@@ -152,15 +152,26 @@ impl ApiError {
         e
     }
 
-    /// 409: the PaymentIntent's payment is being authorized by another request (a
-    /// confirmation or a 3-D Secure completion), which decides first.
-    pub fn payment_in_progress() -> ApiError {
+    /// 409: the PaymentIntent's payment is with the processor for another request,
+    /// which decides first: being `doing` "authorized" (a confirmation or a 3-D Secure
+    /// completion), "captured" or "canceled" (its authorization released).
+    pub fn payment_in_progress(doing: &str) -> ApiError {
         ApiError::new(
             409,
             ErrorKind::InvalidRequestError,
-            "This PaymentIntent's payment is being authorized by another request. Retry after that request completes.",
+            format!("This PaymentIntent's payment is being {doing} by another request. Retry after that request completes."),
         )
         .with_code("payment_intent_unexpected_state")
+    }
+
+    /// 409: the refund (stored by an earlier request with the same idempotency key) is
+    /// with the processor for another request, which records its outcome.
+    pub fn refund_in_progress() -> ApiError {
+        ApiError::new(
+            409,
+            ErrorKind::InvalidRequestError,
+            "This refund is being made by another request. Retry after that request completes.",
+        )
     }
 
     /// 413: the body is larger than Tessera accepts.

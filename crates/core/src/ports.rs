@@ -163,13 +163,19 @@ pub enum RefundDecision {
 }
 
 /// Processor operations that need no card data.
+///
+/// Each is named (`operation`), and a call made again after a crash cut off the first
+/// is made under the same name: a connector gives it to its processor as the
+/// operation's idempotency key, so the money moves once however often it is asked.
+/// Tessera makes these calls outside its store's write lock, with the object fenced
+/// against other changes while the processor answers.
 pub trait Processor: Send + Sync {
     /// Captures `amount` of an authorization.
-    fn capture(&self, processor_data: &str, amount: i64) -> bool;
+    fn capture(&self, operation: &str, processor_data: &str, amount: i64) -> bool;
     /// Refunds `amount` of a captured payment.
-    fn refund(&self, processor_data: &str, amount: i64) -> RefundDecision;
+    fn refund(&self, operation: &str, processor_data: &str, amount: i64) -> RefundDecision;
     /// Releases an uncaptured authorization.
-    fn void(&self, processor_data: &str);
+    fn void(&self, operation: &str, processor_data: &str);
     /// Whether the payment will be disputed after it succeeds (test cards).
     fn will_dispute(&self, processor_data: &str) -> bool;
 }

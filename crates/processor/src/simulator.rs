@@ -161,11 +161,11 @@ fn data_field(processor_data: &str, field: &str) -> serde_json::Value {
 }
 
 impl Processor for Simulator {
-    fn capture(&self, _processor_data: &str, _amount: i64) -> bool {
+    fn capture(&self, _operation: &str, _processor_data: &str, _amount: i64) -> bool {
         true
     }
 
-    fn refund(&self, processor_data: &str, _amount: i64) -> RefundDecision {
+    fn refund(&self, _operation: &str, processor_data: &str, _amount: i64) -> RefundDecision {
         match data_field(processor_data, "refund").as_str() {
             Some("pending") => RefundDecision::Pending,
             Some("fails") => RefundDecision::Failed,
@@ -173,7 +173,7 @@ impl Processor for Simulator {
         }
     }
 
-    fn void(&self, _processor_data: &str) {}
+    fn void(&self, _operation: &str, _processor_data: &str) {}
 
     fn will_dispute(&self, processor_data: &str) -> bool {
         data_field(processor_data, "dispute")

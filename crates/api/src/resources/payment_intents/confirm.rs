@@ -45,12 +45,50 @@ pub(crate) fn attempt_in_flight(private: &Value, now: i64, serving: Option<&str>
     now - started < ATTEMPT_STALE_AFTER_SECS && !left_by_a_stopped_process
 }
 
-/// Refuses a change to an intent (by its private document) while an authorization
-/// attempt of it is under way: the attempt decides first, and its outcome is written
-/// over the intent as it was fenced.
+/// What an intent is fenced for while the processor is asked (see [`attempt_in_flight`]):
+/// one of its authorization attempts, the capture of its authorization, or the release
+/// of that authorization as it is canceled. Noted as `fenced_for` in the intent's
+/// private document; an authorization leaves it null.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum FencedFor {
+    Authorization,
+    Capture,
+    Cancel,
+}
+
+impl FencedFor {
+    fn of(private: &Value) -> FencedFor {
+        match private["fenced_for"].as_str() {
+            Some("capture") => FencedFor::Capture,
+            Some("cancel") => FencedFor::Cancel,
+            _ => FencedFor::Authorization,
+        }
+    }
+
+    fn noted(self) -> Value {
+        match self {
+            FencedFor::Authorization => Value::Null,
+            FencedFor::Capture => json!("capture"),
+            FencedFor::Cancel => json!("cancel"),
+        }
+    }
+
+    /// What happens to the payment meanwhile, for the refusal's message.
+    fn doing(self) -> &'static str {
+        match self {
+            FencedFor::Authorization => "authorized",
+            FencedFor::Capture => "captured",
+            FencedFor::Cancel => "canceled",
+        }
+    }
+}
+
+/// Refuses a change to an intent (by its private document) while the processor is
+/// asked for it (an authorization attempt, a capture, a release): that call decides
+/// first, and its outcome is written over the intent as it was fenced.
 pub(crate) fn refuse_while_attempt_in_flight(ctx: &Ctx<'_>, private: &Value) -> Outcome<()> {
     if attempt_in_flight(private, ctx.now, ctx.app.store.serving_instance()) {
-        return Err(ApiError::payment_in_progress().into());
+        return Err(ApiError::payment_in_progress(FencedFor::of(private).doing()).into());
     }
     Ok(())
 }
@@ -72,8 +110,16 @@ fn mark_attempt_started(private: &mut Value, now: i64, app: &App, kind: AttemptK
     if kind == AttemptKind::New || made.is_none() {
         private["attempts"] = json!(made.unwrap_or(0) + 1);
     }
+    mark_fenced(private, now, app, FencedFor::Authorization);
+}
+
+/// Fences an intent (by its private document) from `now`, by this process, while the
+/// processor is asked `what`; its authorization attempts are counted apart
+/// ([`mark_attempt_started`]).
+pub(crate) fn mark_fenced(private: &mut Value, now: i64, app: &App, what: FencedFor) {
     private["attempt_started"] = json!(now);
     private["attempt_by"] = json!(app.store.serving_instance());
+    private["fenced_for"] = what.noted();
 }
 
 /// Whether intent `pi_id` (read in the write that records an attempt's outcome) is
@@ -81,30 +127,43 @@ fn mark_attempt_started(private: &mut Value, now: i64, app: &App, kind: AttemptK
 /// if the attempt outlived its fence (a processor that took over a minute to answer):
 /// the fence then counted as abandoned, and another request may have taken the intent
 /// over, whose outcome stands.
-fn still_fenced_for(tx: &Tx<'_>, ctx: &Ctx<'_>, pi_id: &str, fenced: &Value) -> Outcome<bool> {
+pub(crate) fn still_fenced_for(
+    tx: &Tx<'_>,
+    ctx: &Ctx<'_>,
+    pi_id: &str,
+    fenced: &Value,
+) -> Outcome<bool> {
     // The private document alone: this runs under the store's write lock, once per
     // payment, and need not parse the intent's wire document.
     let current = tx.get_private(ctx.scope(), ObjectKind::PaymentIntent.object_name(), pi_id)?;
     Ok(current.is_some_and(|current| {
-        ["attempts", "attempt_started", "attempt_by"]
+        ["attempts", "attempt_started", "attempt_by", "fenced_for"]
             .iter()
             .all(|field| current[*field] == fenced[*field])
     }))
 }
 
-/// The answer to an attempt whose intent was taken over while it was with the
-/// processor ([`still_fenced_for`]): its outcome is not recorded, and the authorization
-/// it obtained, if any (`authorized`: its processor data), is released.
-fn superseded(ctx: &Ctx<'_>, pi_id: &str, authorized: Option<&str>) -> Failure {
-    if let Some(processor_data) = authorized {
-        ctx.app.processor.void(processor_data);
+/// The answer to a call whose intent was taken over while it was with the processor
+/// ([`still_fenced_for`]): its outcome is not recorded, and the authorization an
+/// attempt obtained, if any (`authorized`: the attempt's name and processor data), is
+/// released.
+pub(crate) fn superseded(
+    ctx: &Ctx<'_>,
+    pi_id: &str,
+    what: FencedFor,
+    authorized: Option<(&str, &str)>,
+) -> Failure {
+    if let Some((attempt, processor_data)) = authorized {
+        ctx.app
+            .processor
+            .void(&format!("{attempt}/void"), processor_data);
     }
     tracing::warn!(
         request_id = %ctx.request_id,
         payment_intent = %pi_id,
-        "an authorization attempt outlived its fence and another request took the intent over; its outcome was not recorded"
+        "a processor call ({what:?}) outlived its fence and another request took the intent over; its outcome was not recorded"
     );
-    ApiError::payment_in_progress().into()
+    ApiError::payment_in_progress(what.doing()).into()
 }
 
 /// The confirmation parameters of a create-with-confirm or a confirm call.
@@ -356,7 +415,7 @@ pub(super) fn fence(
     })
 }
 
-fn release_fence(ctx: &Ctx<'_>, id: &str) {
+pub(crate) fn release_fence(ctx: &Ctx<'_>, id: &str) {
     let released = ctx.write(|tx| {
         let found = load(tx, ctx, ObjectKind::PaymentIntent, id, "intent")?;
         let mut private = found.private;
@@ -448,7 +507,10 @@ pub(super) fn attempt(ctx: &Ctx<'_>, fenced: Fenced) -> Outcome<Value> {
         let after = risk::after_authorization(&assessment, &authorization);
         let decided = rule_set.evaluate(&after, &lists);
         if decided.action == Some(RuleAction::Block) && screened.action != Some(RuleAction::Allow) {
-            processor.void(&authorization.processor_data);
+            processor.void(
+                &format!("{}/void", request.attempt),
+                &authorization.processor_data,
+            );
             authorization.decision = Decision::Blocked;
             screening = risk::screening(&assessment, &decided, rules);
             screening.blocked_after_authorization = true;
@@ -608,8 +670,16 @@ pub(super) fn attempt(ctx: &Ctx<'_>, fenced: Fenced) -> Outcome<Value> {
         Ok(Some(w)) => w,
         Ok(None) => {
             let approved = authorization.decision == Decision::Approved;
-            let authorized = approved.then_some(authorization.processor_data.as_str());
-            return Err(superseded(ctx, &pi_id, authorized));
+            let authorized = approved.then_some((
+                request.attempt.as_str(),
+                authorization.processor_data.as_str(),
+            ));
+            return Err(superseded(
+                ctx,
+                &pi_id,
+                FencedFor::Authorization,
+                authorized,
+            ));
         }
         Err(e) => {
             release_fence(ctx, &pi_id);
@@ -664,7 +734,7 @@ fn requires_action(ctx: &Ctx<'_>, mut doc: Value, mut private: Value) -> Outcome
         )?;
         Ok(Some(doc))
     })?;
-    written.ok_or_else(|| superseded(ctx, &pi_id, None))
+    written.ok_or_else(|| superseded(ctx, &pi_id, FencedFor::Authorization, None))
 }
 
 /// Opens a dispute on a succeeded charge (the simulator's dispute test card).

@@ -28,12 +28,17 @@ pub fn master_key() -> MasterKey {
 
 /// Opens a vault in `dir` with the simulator as connector.
 pub fn vault(dir: &std::path::Path) -> Vault {
-    Vault::open(&dir.join("vault.db"), &master_key(), Arc::new(Simulator)).expect("vault opens")
+    Vault::open(
+        &dir.join("vault.db"),
+        &master_key(),
+        Arc::new(Simulator::default()),
+    )
+    .expect("vault opens")
 }
 
 /// Starts a fresh gateway with one test account.
 pub fn gateway() -> Gateway {
-    gateway_with(Arc::new(Simulator))
+    gateway_with(Arc::new(Simulator::default()))
 }
 
 /// Starts a fresh gateway with one test account whose captures, refunds and voids go to

@@ -24,7 +24,7 @@ import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterable, List, Optional
+from typing import Dict, Iterable, List, Optional
 
 import pytest
 import stripe
@@ -79,7 +79,9 @@ def make_client(api: str, key: str, **kw) -> stripe.StripeClient:
 class Gateway:
     """A running `tessera serve` and everything a test needs to talk to it."""
 
-    def __init__(self) -> None:
+    def __init__(self, env: Optional[Dict[str, str]] = None) -> None:
+        """`env`: settings (`TESSERA_*`) for this gateway, kept across restarts."""
+        self.env = env or {}
         if not TESSERA_BIN.exists():
             raise RuntimeError(f"tessera binary not found at {TESSERA_BIN} (build it, or set TESSERA_BIN)")
         self.tmp_root = Path(tempfile.mkdtemp(prefix="tessera-sdk-python-"))
@@ -101,7 +103,7 @@ class Gateway:
             [str(TESSERA_BIN), "serve", "--data-dir", str(self.data_dir),
              "--listen", "127.0.0.1:0", "--ready-file", str(self.ready_file)],
             stdin=subprocess.DEVNULL, stdout=self._stdout, stderr=self._stderr,
-            env={**os.environ, **SUITE_LIMITS, "TMPDIR": str(self.server_tmp)},
+            env={**os.environ, **SUITE_LIMITS, **self.env, "TMPDIR": str(self.server_tmp)},
         )
         self.exit_code: Optional[int] = None
         try:

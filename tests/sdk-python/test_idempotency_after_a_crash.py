@@ -9,6 +9,7 @@ the stopped one left unfinished is known to be abandoned."""
 
 import json
 import subprocess
+import threading
 import time
 import uuid
 
@@ -19,6 +20,11 @@ from tessera_support import authorization_held, create_card_pm, expect_sdk_error
 # The attempt an authorization was made as, as the simulator recorded it with the charge.
 ATTEMPT_OF_CHARGE = ("SELECT json_extract(json_extract(private, '$.processor_data'), '$.attempt') "
                      "FROM objects WHERE id = ?")
+
+
+# The simulated processor's answer time in the capture and refund tests: the gateway
+# is stopped while a call is out, and this is long enough to find it out on any machine.
+SLOW_PROCESSOR = {"TESSERA_SIMULATOR_LATENCY_MS": "3000"}
 
 
 def _key():
@@ -40,6 +46,28 @@ def _cut_off_at_the_processor(gw, send):
         gw.kill()
     assert "answer" not in held, "the killed gateway answered"
     return held["fenced"]
+
+
+def _cut_off_once_stored(gw, send, sql, params=()):
+    """Runs `send()` on a thread and kills the gateway (SIGKILL) as soon as `sql` finds
+    what the request's first write stored before it asked the (slow) processor; returns
+    what it found."""
+    outcome = {}
+
+    def run():
+        try:
+            outcome["answer"] = send()
+        except BaseException as e:  # the caller looks at it
+            outcome["error"] = e
+
+    thread = threading.Thread(target=run)
+    thread.start()
+    found = gw.poll_store_values(sql, params, until=lambda v: bool(v) or not thread.is_alive())
+    assert found and thread.is_alive(), (found, outcome)
+    gw.kill()
+    thread.join(timeout=30)
+    assert "answer" not in outcome, "the killed gateway answered"
+    return found
 
 
 def test_a_payment_cut_off_at_the_processor_is_carried_on_by_its_retry():
@@ -179,6 +207,76 @@ def test_a_payment_whose_answer_was_lost_is_answered_from_its_intent():
                                                             {"idempotency_key": confirmed_key})
         assert json.loads(confirmed_again.last_response.body) == json.loads(confirmed.last_response.body)
         assert _intents_and_charges(client, cus.id) == before, "a retry paid again"
+    finally:
+        gw.stop()
+        gw.cleanup()
+
+
+def test_a_capture_cut_off_at_the_processor_is_carried_on_by_its_retry():
+    """The gateway dies while a capture is with the processor: the intent is fenced for
+    it on disk, the outcome is not. The retry with the same key, sent as soon as the
+    gateway is back, is not refused as a capture under way: it captures (under the same
+    name, `<charge>/capture`, which a connector gives its processor as the idempotency
+    key), and the charge is captured once."""
+    from conftest import Gateway
+
+    gw = Gateway(SLOW_PROCESSOR)
+    try:
+        client = gw.client
+        intent = client.v1.payment_intents.create({
+            "amount": 3100, "currency": "usd", "payment_method": "pm_card_visa",
+            "capture_method": "manual", "confirm": True})
+        assert intent.status == "requires_capture"
+        key = _key()
+        _cut_off_once_stored(
+            gw, lambda: client.v1.payment_intents.capture(intent.id, {}, {"idempotency_key": key}),
+            "SELECT id FROM objects WHERE id = ? AND json_extract(private, '$.fenced_for') = 'capture' "
+            "AND json_extract(private, '$.attempt_started') IS NOT NULL", (intent.id,))
+
+        gw.restart()
+        client = gw.client
+        captured = client.v1.payment_intents.capture(intent.id, {}, {"idempotency_key": key})
+        assert (captured.status, captured.amount_received) == ("succeeded", 3100)
+        charge = client.v1.charges.retrieve(intent.latest_charge)
+        assert (charge.captured, charge.amount_captured) == (True, 3100)
+        events = client.v1.events.list({"type": "charge.captured"}).data
+        assert [e.data.object.id for e in events] == [intent.latest_charge]
+        replayed = client.v1.payment_intents.capture(intent.id, {}, {"idempotency_key": key})
+        assert json.loads(replayed.last_response.body) == json.loads(captured.last_response.body)
+    finally:
+        gw.stop()
+        gw.cleanup()
+
+
+def test_a_refund_cut_off_at_the_processor_is_carried_on_by_its_retry():
+    """The gateway dies while a refund is with the processor: the refund is stored,
+    pending, with its amount reserved on the charge; its outcome is not. The retry with
+    the same key carries on with that refund (the processor is asked again under the
+    refund's id, which takes effect once): one refund, one `refund.created`."""
+    from conftest import Gateway
+
+    gw = Gateway(SLOW_PROCESSOR)
+    try:
+        client = gw.client
+        intent = client.v1.payment_intents.create({
+            "amount": 5200, "currency": "usd", "payment_method": "pm_card_visa", "confirm": True})
+        key = _key()
+        params = {"payment_intent": intent.id, "amount": 1200}
+        (refund_id,) = _cut_off_once_stored(
+            gw, lambda: client.v1.refunds.create(params, {"idempotency_key": key}),
+            "SELECT id FROM objects WHERE kind = 'refund' "
+            "AND json_extract(private, '$.attempt_started') IS NOT NULL")
+
+        gw.restart()
+        client = gw.client
+        refund = client.v1.refunds.create(params, {"idempotency_key": key})
+        assert (refund.id, refund.status, refund.amount) == (refund_id, "succeeded", 1200)
+        assert [r.id for r in client.v1.refunds.list({"payment_intent": intent.id}).data] == [refund_id]
+        assert client.v1.charges.retrieve(intent.latest_charge).amount_refunded == 1200
+        events = client.v1.events.list({"type": "refund.created"}).data
+        assert [e.data.object.id for e in events] == [refund_id]
+        replayed = client.v1.refunds.create(params, {"idempotency_key": key})
+        assert json.loads(replayed.last_response.body) == json.loads(refund.last_response.body)
     finally:
         gw.stop()
         gw.cleanup()

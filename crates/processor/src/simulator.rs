@@ -1,5 +1,7 @@
 //! The test-mode network simulator.
 
+use std::time::Duration;
+
 use serde_json::json;
 use tessera_core::card::{CardChecks, Check, NetworkRisk};
 use tessera_core::ports::{
@@ -12,7 +14,24 @@ use crate::test_cards::{Behaviour, alias, behaviour};
 
 /// Simulates a card network and issuers for test mode.
 #[derive(Debug, Clone, Default)]
-pub struct Simulator;
+pub struct Simulator {
+    latency: Duration,
+}
+
+impl Simulator {
+    /// A simulator that takes `latency` to answer each authorization, capture, refund
+    /// and release, as a processor a network away does (`Default`: at once).
+    pub fn with_latency(latency: Duration) -> Simulator {
+        Simulator { latency }
+    }
+
+    /// The network's round trip.
+    fn answer_after_latency(&self) {
+        if !self.latency.is_zero() {
+            std::thread::sleep(self.latency);
+        }
+    }
+}
 
 impl Connector for Simulator {
     fn authorize(
@@ -21,6 +40,7 @@ impl Connector for Simulator {
         request: &AuthorizationRequest,
     ) -> Authorization {
         use Behaviour::*;
+        self.answer_after_latency();
         let behaviour = behaviour(card.number.digits());
         let mut checks = CardChecks {
             cvc_check: card.cvc.map(|_| Check::Pass),
@@ -162,10 +182,12 @@ fn data_field(processor_data: &str, field: &str) -> serde_json::Value {
 
 impl Processor for Simulator {
     fn capture(&self, _operation: &str, _processor_data: &str, _amount: i64) -> bool {
+        self.answer_after_latency();
         true
     }
 
     fn refund(&self, _operation: &str, processor_data: &str, _amount: i64) -> RefundDecision {
+        self.answer_after_latency();
         match data_field(processor_data, "refund").as_str() {
             Some("pending") => RefundDecision::Pending,
             Some("fails") => RefundDecision::Failed,
@@ -173,7 +195,9 @@ impl Processor for Simulator {
         }
     }
 
-    fn void(&self, _operation: &str, _processor_data: &str) {}
+    fn void(&self, _operation: &str, _processor_data: &str) {
+        self.answer_after_latency();
+    }
 
     fn will_dispute(&self, processor_data: &str) -> bool {
         data_field(processor_data, "dispute")

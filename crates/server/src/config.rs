@@ -37,6 +37,8 @@ pub struct FileConfig {
     pub cvc_ttl_seconds: Option<i64>,
     /// Open connections at most.
     pub max_connections: Option<usize>,
+    /// How long the simulated processor takes to answer each call, in ms.
+    pub simulator_latency_ms: Option<u64>,
     /// Time allowed for the TLS handshake and for each request's headers, in ms.
     pub header_read_timeout_ms: Option<u64>,
     /// Certificates.
@@ -200,6 +202,8 @@ pub struct Config {
     pub tls: Option<CertificateSource>,
     /// Connection cap.
     pub max_connections: usize,
+    /// How long the simulated processor takes to answer each call.
+    pub simulator_latency: Duration,
     /// Handshake and header timeout.
     pub header_read_timeout: Duration,
     /// Rate limits.
@@ -407,6 +411,17 @@ impl Config {
                 "cvc_ttl_seconds {cvc_ttl_seconds} must be between 1 and 86400"
             ));
         }
+        let simulator_latency_ms = number(
+            "TESSERA_SIMULATOR_LATENCY_MS",
+            env("TESSERA_SIMULATOR_LATENCY_MS"),
+            file.simulator_latency_ms,
+        )?
+        .unwrap_or(0);
+        if simulator_latency_ms > 60_000 {
+            return Err(format!(
+                "simulator_latency_ms {simulator_latency_ms} must be between 0 and 60000"
+            ));
+        }
         let max_connections = number(
             "TESSERA_MAX_CONNECTIONS",
             env("TESSERA_MAX_CONNECTIONS"),
@@ -498,6 +513,7 @@ impl Config {
             cvc_ttl_seconds,
             tls,
             max_connections,
+            simulator_latency: Duration::from_millis(simulator_latency_ms),
             header_read_timeout: Duration::from_millis(header_ms),
             rate_limits,
             webhooks,
@@ -859,6 +875,18 @@ mod tests {
         )
         .unwrap_err();
         assert!(err.contains("max_body_bytes"), "{err}");
+        let err = Config::resolve(
+            &Overrides::default(),
+            env(&[("TESSERA_SIMULATOR_LATENCY_MS", "60001")]),
+        )
+        .unwrap_err();
+        assert!(err.contains("simulator_latency_ms"), "{err}");
+        let ok = Config::resolve(
+            &Overrides::default(),
+            env(&[("TESSERA_SIMULATOR_LATENCY_MS", "250")]),
+        )
+        .unwrap();
+        assert_eq!(ok.simulator_latency, Duration::from_millis(250));
     }
 
     #[test]

@@ -76,7 +76,12 @@ fn open_vault(config: &Config, master: &MasterKey) -> Result<Vault, String> {
             .create(&dir)
             .map_err(|e| format!("cannot create vault directory {}: {e}", dir.display()))?;
     }
-    Vault::open(&dir.join("vault.db"), master, Arc::new(Simulator)).map_err(|e| e.to_string())
+    Vault::open(
+        &dir.join("vault.db"),
+        master,
+        Arc::new(Simulator::with_latency(config.simulator_latency)),
+    )
+    .map_err(|e| e.to_string())
 }
 
 fn print_account(account: &NewAccount) {
@@ -203,7 +208,7 @@ pub fn serve(config: &Config, ready_file: Option<&Path>) -> Result<(), String> {
         let app = Arc::new(App::new(
             store.clone(),
             vault.clone(),
-            Arc::new(Simulator),
+            Arc::new(Simulator::with_latency(config.simulator_latency)),
             &master,
             AppConfig {
                 max_body_bytes: config.max_body_bytes,
@@ -443,7 +448,7 @@ pub fn operator_call(
     let app = App::new(
         inst.store.clone(),
         Arc::new(vault),
-        Arc::new(Simulator),
+        Arc::new(Simulator::with_latency(config.simulator_latency)),
         &inst.master,
         AppConfig {
             max_body_bytes: config.max_body_bytes,

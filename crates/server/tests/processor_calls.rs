@@ -51,21 +51,21 @@ impl HeldProcessor {
 impl Processor for HeldProcessor {
     fn capture(&self, operation: &str, processor_data: &str, amount: i64) -> bool {
         self.call("capture", operation);
-        Simulator.capture(operation, processor_data, amount)
+        Simulator::default().capture(operation, processor_data, amount)
     }
 
     fn refund(&self, operation: &str, processor_data: &str, amount: i64) -> RefundDecision {
         self.call("refund", operation);
-        Simulator.refund(operation, processor_data, amount)
+        Simulator::default().refund(operation, processor_data, amount)
     }
 
     fn void(&self, operation: &str, processor_data: &str) {
         self.call("void", operation);
-        Simulator.void(operation, processor_data)
+        Simulator::default().void(operation, processor_data)
     }
 
     fn will_dispute(&self, processor_data: &str) -> bool {
-        Simulator.will_dispute(processor_data)
+        Simulator::default().will_dispute(processor_data)
     }
 }
 

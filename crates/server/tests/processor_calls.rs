@@ -310,6 +310,20 @@ fn a_refund_at_the_processor_holds_up_no_other_payment_or_refund() {
     );
     assert_eq!(events(gateway, "refund.created").len(), 2);
     assert_eq!(events(gateway, "charge.refunded").len(), 2);
+    // Each recorded outcome finished its refund's job: nothing is left to carry on.
+    assert_eq!(
+        tessera_api::jobs::run_due_jobs_at(&gateway.app, in_ms(120_000)),
+        0
+    );
+}
+
+/// Unix milliseconds `ms` from now.
+fn in_ms(ms: u128) -> i64 {
+    (std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis()
+        + ms) as i64
 }
 
 #[test]
@@ -321,11 +335,7 @@ fn a_refund_whose_request_never_records_the_answer_is_carried_on_by_the_job() {
 
     // Its request is as good as stopped: the processor's answer does not come. Past the
     // fence's minute, the job asks again under the refund's own name and records it.
-    let later_ms = (std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_millis()
-        + 62_000) as i64;
+    let later_ms = in_ms(62_000);
     assert_eq!(
         tessera_api::jobs::run_due_jobs_at(&gateway.app, later_ms),
         1

@@ -30,18 +30,19 @@ pub struct DueJob {
 }
 
 impl Tx<'_> {
-    /// Schedules `action` on `object` at `due_at_ms` (unix milliseconds).
+    /// Schedules `action` on `object` at `due_at_ms` (unix milliseconds); returns the
+    /// job's id, to finish it by ([`Tx::finish_job`]) if it is not needed after all.
     pub fn schedule_job(
         &self,
         scope: &Scope,
         due_at_ms: i64,
         action: &str,
         object: &str,
-    ) -> Result<(), StoreError> {
+    ) -> Result<i64, StoreError> {
         self.conn.prepare_cached("INSERT INTO jobs (due_at_ms, account, livemode, action, object) VALUES (?1, ?2, ?3, ?4, ?5)")?.execute(
             params![due_at_ms, scope.account, scope.livemode, action, object],
         )?;
-        Ok(())
+        Ok(self.conn.last_insert_rowid())
     }
 
     /// Up to `limit` jobs due at `now_ms`, oldest first, of the actions `which` selects.
@@ -122,7 +123,8 @@ mod tests {
             .write(|tx| {
                 tx.schedule_job(&s, 2_000, "refund.fail", "re_2")?;
                 tx.schedule_job(&s, 1_000, "refund.fail", "re_1")?;
-                tx.schedule_job(&s, 9_000, "refund.fail", "re_3")
+                tx.schedule_job(&s, 9_000, "refund.fail", "re_3")?;
+                Ok::<_, crate::StoreError>(())
             })
             .unwrap();
         let due = store

@@ -39,7 +39,8 @@ pub fn create(
             private: None,
         },
     )?;
-    tx.schedule_job(scope, now * 1000, DELIVER, &id)
+    tx.schedule_job(scope, now * 1000, DELIVER, &id)?;
+    Ok(())
 }
 
 /// Saves a delivery document.

@@ -184,7 +184,8 @@ pub(crate) fn create(ctx: &Ctx<'_>, p: &mut Params) -> Outcome<Value> {
             "status": "pending",
             "transfer_reversal": null,
         });
-        let private = fence(ctx.now, ctx.app.store.serving_instance());
+        let job = tx.schedule_job(ctx.scope(), ctx.now_ms() + FINISH_AFTER_MS, FINISH_REFUND, &id)?;
+        let private = fence(ctx.now, ctx.app.store.serving_instance(), Some(job));
         let intent_id = charge_doc["payment_intent"].as_str().map(str::to_owned);
         let refs = (Some(charge_id.as_str()), intent_id.as_deref());
         tx.insert_object(ctx.scope(), &NewObject { id: &id, kind: "refund", created: ctx.now, ref1: refs.0, ref2: refs.1, doc: &doc, private: Some(&private) })?;
@@ -192,7 +193,6 @@ pub(crate) fn create(ctx: &Ctx<'_>, p: &mut Params) -> Outcome<Value> {
         charge_doc["amount_refunded"] = json!(refunded + amount);
         charge_doc["refunded"] = json!(refunded + amount == captured);
         charges::save(tx, ctx.scope(), &charge_doc, &charge.private)?;
-        tx.schedule_job(ctx.scope(), ctx.now_ms() + FINISH_AFTER_MS, FINISH_REFUND, &id)?;
         ctx.set_resume_point(tx, &id)?;
         Ok(Ok(Fenced { id, amount, private, processor_data: processor_data_of(&charge.private) }))
     })?;
@@ -224,9 +224,10 @@ struct Fenced {
 }
 
 /// A refund's private document while its processor call is under way: from `now`, by
-/// this process (see [`attempt_in_flight`]).
-fn fence(now: i64, serving: Option<&str>) -> Value {
-    json!({ "attempt_started": now, "attempt_by": serving })
+/// this process (see [`attempt_in_flight`]), with the [`FINISH_REFUND`] job that carries
+/// it on should no request record the outcome (`job`; finished when one does).
+fn fence(now: i64, serving: Option<&str>, job: Option<i64>) -> Value {
+    json!({ "attempt_started": now, "attempt_by": serving, "finish_job": job })
 }
 
 fn processor_data_of(charge_private: &Value) -> String {
@@ -248,20 +249,21 @@ fn take_over(tx: &Tx<'_>, ctx: &Ctx<'_>, found: StoredObject) -> Outcome<Result<
     if attempt_in_flight(&found.private, now, serving) {
         return Err(ApiError::refund_in_progress().into());
     }
-    fence_again(tx, scope, now, serving, &found.doc).map(Ok)
+    fence_again(tx, scope, now, serving, &found).map(Ok)
 }
 
-/// Fences refund `doc` for its call to the processor from `now`, by this process,
+/// Fences refund `found` for its call to the processor from `now`, by this process,
 /// over the fence of a request that stopped.
 fn fence_again(
     tx: &Tx<'_>,
     scope: &Scope,
     now: i64,
     serving: Option<&str>,
-    doc: &Value,
+    found: &StoredObject,
 ) -> Outcome<Fenced> {
+    let doc = &found.doc;
     let id = doc["id"].as_str().unwrap_or_default().to_owned();
-    let private = fence(now, serving);
+    let private = fence(now, serving, found.private["finish_job"].as_i64());
     tx.update_object(scope, &id, refs_of(doc), doc, Some(&private))?;
     let charge_id = doc["charge"].as_str().unwrap_or_default();
     let charge_private = tx
@@ -314,6 +316,9 @@ fn record_outcome(
         "refund"
     )?);
     tx.update_object(scope, &fenced.id, refs_of(&doc), &doc, Some(&json!({})))?;
+    if let Some(job) = found.private["finish_job"].as_i64() {
+        tx.finish_job(job)?;
+    }
     events::record_as(tx, scope, now, request, "refund.created", &doc, None)?;
     let charge_id = doc["charge"].as_str().unwrap_or_default();
     if let Some(charge) = tx.get_object(scope, "charge", charge_id)? {
@@ -361,7 +366,7 @@ pub(crate) fn finish_abandoned(app: &App, job: &DueJob, now: i64) -> Outcome<boo
             tx.reschedule_job(job.id, now * 1000 + FINISH_AFTER_MS)?;
             return Ok(Err(false));
         }
-        fence_again(tx, scope, now, serving, &found.doc).map(Ok)
+        fence_again(tx, scope, now, serving, &found).map(Ok)
     })?;
     let fenced = match fenced {
         Ok(fenced) => fenced,
@@ -371,10 +376,12 @@ pub(crate) fn finish_abandoned(app: &App, job: &DueJob, now: i64) -> Outcome<boo
         .processor
         .refund(&fenced.id, &fenced.processor_data, fenced.amount);
     app.store.write(|tx| {
+        // Finishes this job too, unless another request recorded the outcome first
+        // (and finished it then).
         if record_outcome(tx, scope, now, None, &fenced, decision)?.is_some() {
             tracing::warn!(refund = %fenced.id, "carried on with a refund whose request stopped before the processor's answer was recorded");
         }
-        Ok(tx.finish_job(job.id)?)
+        Ok(true)
     })
 }
 

@@ -6,7 +6,7 @@ use tessera_store::{DueJob, Jobs, Store, StoreError};
 
 use crate::app::App;
 use crate::pipeline::{Failure, unix_now};
-use crate::resources::{checkout_sessions, radar_rules, refunds};
+use crate::resources::{checkout_sessions, payment_intents, radar_rules, refunds};
 
 /// Jobs taken per pass.
 const BATCH: u32 = 100;
@@ -106,9 +106,11 @@ fn prune_attempts(store: &Store, now: i64) -> Result<usize, StoreError> {
 }
 
 fn run(app: &App, job: &DueJob, now: i64) -> Result<bool, Failure> {
-    if job.action == refunds::FINISH_REFUND {
-        // Asks the processor: outside the store's write lock, between writes of its own.
-        return refunds::finish_abandoned(app, job, now);
+    // These ask the processor: outside the store's write lock, between writes of their own.
+    match job.action.as_str() {
+        refunds::FINISH_REFUND => return refunds::finish_abandoned(app, job, now),
+        payment_intents::FINISH => return payment_intents::finish_abandoned(app, job, now),
+        _ => {}
     }
     app.store.write(|tx| {
         if !tx.finish_job(job.id)? {

@@ -194,12 +194,16 @@ fn a_capture_at_the_processor_holds_up_no_other_payment() {
         (&charge["captured"], &charge["amount_captured"]),
         (&Value::from(true), &Value::from(4100))
     );
-    // Captured once, under the charge's name.
+    // Captured once, under the charge's name; the recorded outcome finished the job.
     let names = held.processor.names.lock().unwrap().clone();
     assert_eq!(
         names.iter().filter(|n| n.ends_with("/capture")).count(),
         1,
         "{names:?}"
+    );
+    assert_eq!(
+        tessera_api::jobs::run_due_jobs_at(&held.gateway.app, in_ms(120_000)),
+        0
     );
 }
 
@@ -368,4 +372,111 @@ fn a_refund_whose_request_never_records_the_answer_is_carried_on_by_the_job() {
         tessera_api::jobs::run_due_jobs_at(&gateway.app, later_ms + 120_000),
         0
     );
+}
+
+/// Sends `call` (`capture` or `cancel`, with `body`) for an authorized intent, holds it
+/// at the processor as if its request had stopped, and lets the job carry it on a
+/// minute later. Returns the intent's id, its charge's, and the first request's answer
+/// once released (the outcome the job recorded stands).
+fn carried_on_by_the_job(
+    kind: &'static str,
+    call: &str,
+    body: &'static str,
+) -> (Held, String, String, (u16, Value)) {
+    let held = held(kind);
+    let intent = authorized(&held.gateway);
+    let id = intent["id"].as_str().unwrap().to_owned();
+    let charge = intent["latest_charge"].as_str().unwrap().to_owned();
+    let first = send(
+        &held.gateway,
+        format!("/v1/payment_intents/{id}/{call}"),
+        body,
+    );
+    let name = held
+        .arrived
+        .recv_timeout(PATIENCE)
+        .expect("the call reached the processor");
+    assert_eq!(
+        tessera_api::jobs::run_due_jobs_at(&held.gateway.app, in_ms(62_000)),
+        1
+    );
+    // Asked again under the same name, which a connector's processor takes once.
+    assert_eq!(
+        *held.processor.names.lock().unwrap(),
+        vec![name.clone(), name]
+    );
+    held.release.send(()).unwrap();
+    let answer = first
+        .recv_timeout(PATIENCE)
+        .expect("the first request answered");
+    // Done: the job does not come again.
+    assert_eq!(
+        tessera_api::jobs::run_due_jobs_at(&held.gateway.app, in_ms(300_000)),
+        0
+    );
+    (held, id, charge, answer)
+}
+
+#[test]
+fn a_capture_whose_request_never_records_the_answer_is_carried_on_by_the_job() {
+    let (held, id, charge_id, (status, answer)) = carried_on_by_the_job(
+        "capture",
+        "capture",
+        "amount_to_capture=3000&metadata[order]=A-17&statement_descriptor_suffix=A17",
+    );
+    let gateway = &held.gateway;
+    assert_eq!(status, 409, "{answer}");
+    let (_, intent) = gateway.request("GET", &format!("/v1/payment_intents/{id}"), "");
+    let intent = json(&intent);
+    // Recorded as the request asked: amount, metadata and descriptor.
+    assert_eq!(
+        (
+            &intent["status"],
+            &intent["amount_received"],
+            &intent["metadata"]["order"],
+            &intent["statement_descriptor_suffix"]
+        ),
+        (
+            &Value::from("succeeded"),
+            &Value::from(3000),
+            &Value::from("A-17"),
+            &Value::from("A17")
+        ),
+        "{intent}"
+    );
+    let charge = charge(gateway, &charge_id);
+    assert_eq!(
+        (&charge["captured"], &charge["amount_captured"]),
+        (&Value::from(true), &Value::from(3000))
+    );
+    assert_eq!(events(gateway, "charge.captured").len(), 1);
+    assert_eq!(events(gateway, "payment_intent.succeeded").len(), 1);
+}
+
+#[test]
+fn a_release_whose_request_never_records_the_answer_is_carried_on_by_the_job() {
+    let (held, id, charge_id, (status, answer)) = carried_on_by_the_job(
+        "void",
+        "cancel",
+        "cancellation_reason=requested_by_customer",
+    );
+    let gateway = &held.gateway;
+    assert_eq!(status, 409, "{answer}");
+    let (_, intent) = gateway.request("GET", &format!("/v1/payment_intents/{id}"), "");
+    let intent = json(&intent);
+    assert_eq!(
+        (&intent["status"], &intent["cancellation_reason"]),
+        (
+            &Value::from("canceled"),
+            &Value::from("requested_by_customer")
+        ),
+        "{intent}"
+    );
+    let charge = charge(gateway, &charge_id);
+    assert_eq!(
+        (&charge["refunded"], &charge["amount_refunded"]),
+        (&Value::from(true), &Value::from(4100))
+    );
+    assert_eq!(events(gateway, "payment_intent.canceled").len(), 1);
+    assert_eq!(events(gateway, "charge.refunded").len(), 1);
 }

@@ -57,7 +57,7 @@ pub(crate) enum FencedFor {
 }
 
 impl FencedFor {
-    fn of(private: &Value) -> FencedFor {
+    pub(crate) fn of(private: &Value) -> FencedFor {
         match private["fenced_for"].as_str() {
             Some("capture") => FencedFor::Capture,
             Some("cancel") => FencedFor::Cancel,
@@ -129,13 +129,13 @@ pub(crate) fn mark_fenced(private: &mut Value, now: i64, app: &App, what: Fenced
 /// over, whose outcome stands.
 pub(crate) fn still_fenced_for(
     tx: &Tx<'_>,
-    ctx: &Ctx<'_>,
+    scope: &Scope,
     pi_id: &str,
     fenced: &Value,
 ) -> Outcome<bool> {
     // The private document alone: this runs under the store's write lock, once per
     // payment, and need not parse the intent's wire document.
-    let current = tx.get_private(ctx.scope(), ObjectKind::PaymentIntent.object_name(), pi_id)?;
+    let current = tx.get_private(scope, ObjectKind::PaymentIntent.object_name(), pi_id)?;
     Ok(current.is_some_and(|current| {
         ["attempts", "attempt_started", "attempt_by", "fenced_for"]
             .iter()
@@ -415,7 +415,7 @@ pub(super) fn fence(
     })
 }
 
-pub(crate) fn release_fence(ctx: &Ctx<'_>, id: &str) {
+fn release_fence(ctx: &Ctx<'_>, id: &str) {
     let released = ctx.write(|tx| {
         let found = load(tx, ctx, ObjectKind::PaymentIntent, id, "intent")?;
         let mut private = found.private;
@@ -552,7 +552,7 @@ pub(super) fn attempt(ctx: &Ctx<'_>, fenced: Fenced) -> Outcome<Value> {
     // Built before the write: it holds the store's one write lock while it runs.
     let charge_doc = charges::new_doc(ctx.scope(), ctx.now, &charge_attempt);
     let written = ctx.write(|tx| {
-        if !still_fenced_for(tx, ctx, &pi_id, &private)? {
+        if !still_fenced_for(tx, ctx.scope(), &pi_id, &private)? {
             return Ok(None);
         }
         let mut doc = doc.clone();
@@ -713,7 +713,7 @@ fn requires_action(ctx: &Ctx<'_>, mut doc: Value, mut private: Value) -> Outcome
         ctx.app.config.browser_base()
     );
     let written = ctx.write(|tx| {
-        if !still_fenced_for(tx, ctx, &pi_id, &private)? {
+        if !still_fenced_for(tx, ctx.scope(), &pi_id, &private)? {
             return Ok(None);
         }
         let status = status_of(&doc);

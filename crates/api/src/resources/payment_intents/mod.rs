@@ -1,6 +1,8 @@
 //! PaymentIntents: `/v1/payment_intents`. The attempt itself (authorization,
-//! 3-D Secure, outcomes) is in [`confirm`].
+//! 3-D Secure, outcomes) is in [`confirm`]; what becomes of an authorization (capture,
+//! release) in [`authorization`].
 
+mod authorization;
 pub(crate) mod confirm;
 
 use serde_json::{Value, json};
@@ -16,8 +18,9 @@ use crate::events;
 use crate::form::Params;
 use crate::list::Page;
 use crate::pipeline::{Ctx, Outcome};
-use confirm::{ConfirmRequest, FencedFor};
+use confirm::ConfirmRequest;
 
+pub(crate) use authorization::{FINISH, cancel, capture, finish_abandoned};
 pub(crate) use confirm::complete_challenge;
 
 /// The status of a stored PaymentIntent document.
@@ -471,209 +474,6 @@ pub(crate) fn confirm(ctx: &Ctx<'_>, id: &str, p: &mut Params) -> Outcome<Value>
         return confirm::resume(ctx, id, &request);
     }
     confirm::run(ctx, id, request)
-}
-
-/// `POST /v1/payment_intents/:id/capture`
-///
-/// The processor is asked outside the store's write lock, so that a connector's
-/// network call holds up no other payment: a first write checks the capture and fences
-/// the intent for it, and is on disk before the processor is asked; a second records
-/// the outcome. The capture is named after its charge (`<charge id>/capture`), so one
-/// cut off by a crash and asked again by a retry takes effect once.
-pub(crate) fn capture(ctx: &Ctx<'_>, id: &str, p: &mut Params) -> Outcome<Value> {
-    let amount_to_capture = p.int("amount_to_capture")?;
-    let metadata = p.metadata()?;
-    let descriptor = p.string("statement_descriptor")?;
-    let suffix = p.string("statement_descriptor_suffix")?;
-    p.bool("final_capture")?;
-    p.finish()?;
-    let processor = &ctx.app.processor;
-    let (fenced, charge_id, processor_data, amount) = ctx.write(|tx| {
-        let found = load(tx, ctx, ObjectKind::PaymentIntent, id, "intent")?;
-        status_of(&found.doc).apply(Transition::Captured)?;
-        confirm::refuse_while_attempt_in_flight(ctx, &found.private)?;
-        let capturable = found.doc["amount_capturable"].as_i64().unwrap_or(0);
-        let amount = amount_to_capture.unwrap_or(capturable);
-        if amount <= 0 || amount > capturable {
-            return Err(ApiError::invalid_request(
-                "amount_to_capture",
-                format!(
-                    "amount_to_capture must be between 1 and the amount_capturable ({capturable})."
-                ),
-            )
-            .with_code("amount_too_large")
-            .into());
-        }
-        let charge_id = latest_charge_of(&found.doc);
-        let charge = load(tx, ctx, ObjectKind::Charge, &charge_id, "latest_charge")?;
-        let processor_data = processor_data_of(&charge);
-        let mut private = found.private;
-        confirm::mark_fenced(&mut private, ctx.now, ctx.app, FencedFor::Capture);
-        save(tx, ctx, &found.doc, &private)?;
-        Ok::<_, crate::pipeline::Failure>((private, charge_id, processor_data, amount))
-    })?;
-    if let Err(e) = ctx.flush() {
-        confirm::release_fence(ctx, id);
-        return Err(e);
-    }
-    if !processor.capture(&format!("{charge_id}/capture"), &processor_data, amount) {
-        confirm::release_fence(ctx, id);
-        return Err(ApiError::card(
-            "processing_error",
-            None,
-            "The capture could not be processed. Try again.",
-        )
-        .into());
-    }
-    let written = ctx.write(|tx| {
-        if !confirm::still_fenced_for(tx, ctx, id, &fenced)? {
-            return Ok(None);
-        }
-        let found = load(tx, ctx, ObjectKind::PaymentIntent, id, "intent")?;
-        let (mut doc, mut private) = (found.doc, found.private);
-        private["attempt_started"] = Value::Null;
-        let status = status_of(&doc);
-        let next = status.apply(Transition::Captured)?;
-        let charge = load(tx, ctx, ObjectKind::Charge, &charge_id, "latest_charge")?;
-        let mut charge_doc = charge.doc;
-        super::charges::capture_in_doc(tx, ctx.scope(), ctx.now, &mut charge_doc, amount)?;
-        super::charges::save(tx, ctx.scope(), &charge_doc, &charge.private)?;
-        events::record(
-            tx,
-            ctx,
-            "charge.captured",
-            &charge_doc,
-            Some(json!({ "captured": false, "amount_captured": 0 })),
-        )?;
-        doc["status"] = json!(next.as_str());
-        doc["amount_received"] = json!(amount);
-        doc["amount_capturable"] = json!(0);
-        if let Some(d) = &descriptor {
-            doc["statement_descriptor"] = json!(d);
-        }
-        if let Some(s) = &suffix {
-            doc["statement_descriptor_suffix"] = json!(s);
-        }
-        update_metadata(&mut doc, metadata)?;
-        save(tx, ctx, &doc, &private)?;
-        events::record(
-            tx,
-            ctx,
-            "payment_intent.succeeded",
-            &doc,
-            Some(json!({ "status": status.as_str() })),
-        )?;
-        Ok::<_, crate::pipeline::Failure>(Some((doc, charge_doc)))
-    });
-    let (doc, charge) = match written {
-        Ok(Some(w)) => w,
-        Ok(None) => return Err(confirm::superseded(ctx, id, FencedFor::Capture, None)),
-        Err(e) => {
-            confirm::release_fence(ctx, id);
-            return Err(e);
-        }
-    };
-    if processor.will_dispute(&processor_data) {
-        ctx.app
-            .store
-            .write(|tx| confirm::open_dispute(tx, ctx.scope(), ctx.now, &charge))?;
-    }
-    Ok(doc)
-}
-
-/// The id of an intent's latest charge (empty if it has none).
-fn latest_charge_of(doc: &Value) -> String {
-    doc["latest_charge"].as_str().unwrap_or_default().to_owned()
-}
-
-/// The connector's data for a charge's authorization.
-fn processor_data_of(charge: &StoredObject) -> String {
-    charge.private["processor_data"]
-        .as_str()
-        .unwrap_or_default()
-        .to_owned()
-}
-
-/// `POST /v1/payment_intents/:id/cancel`
-///
-/// An intent holding an authorization (`requires_capture`) is fenced, and its
-/// authorization released (`<charge id>/void`) outside the store's write lock, as in
-/// [`capture`]; any other is canceled in one write.
-pub(crate) fn cancel(ctx: &Ctx<'_>, id: &str, p: &mut Params) -> Outcome<Value> {
-    let reason = p.one_of(
-        "cancellation_reason",
-        &[
-            "duplicate",
-            "fraudulent",
-            "requested_by_customer",
-            "abandoned",
-        ],
-    )?;
-    p.finish()?;
-    let request = Some((ctx.request_id, ctx.idempotency_key));
-    let fenced = ctx.write(|tx| {
-        let found = load(tx, ctx, ObjectKind::PaymentIntent, id, "intent")?;
-        let status = status_of(&found.doc);
-        status.allows(Action::Cancel)?;
-        confirm::refuse_while_attempt_in_flight(ctx, &found.private)?;
-        if let Some(session) = checkout_sessions::open_session_of(tx, ctx.scope(), &found.private)? {
-            return Err(ApiError::invalid_request(
-                "intent",
-                format!("You cannot cancel the PaymentIntent of an open Checkout Session. Expire the Checkout Session ({session}) instead."),
-            )
-            .into());
-        }
-        if status != PaymentIntentStatus::RequiresCapture {
-            return mark_canceled(tx, ctx.scope(), ctx.now, request, found, reason.as_deref())
-                .map(Err);
-        }
-        // The authorization is released first; the uncaptured amount returns to the shopper.
-        let charge_id = latest_charge_of(&found.doc);
-        let charge = load(tx, ctx, ObjectKind::Charge, &charge_id, "latest_charge")?;
-        let mut private = found.private;
-        confirm::mark_fenced(&mut private, ctx.now, ctx.app, FencedFor::Cancel);
-        save(tx, ctx, &found.doc, &private)?;
-        Ok(Ok((private, charge_id, processor_data_of(&charge))))
-    })?;
-    let (fenced, charge_id, processor_data) = match fenced {
-        Ok(fenced) => fenced,
-        Err(canceled) => return Ok(canceled),
-    };
-    if let Err(e) = ctx.flush() {
-        confirm::release_fence(ctx, id);
-        return Err(e);
-    }
-    ctx.app
-        .processor
-        .void(&format!("{charge_id}/void"), &processor_data);
-    let written = ctx.write(|tx| {
-        if !confirm::still_fenced_for(tx, ctx, id, &fenced)? {
-            return Ok(None);
-        }
-        let mut found = load(tx, ctx, ObjectKind::PaymentIntent, id, "intent")?;
-        found.private["attempt_started"] = Value::Null;
-        let charge = load(tx, ctx, ObjectKind::Charge, &charge_id, "latest_charge")?;
-        let mut charge_doc = charge.doc;
-        charge_doc["refunded"] = json!(true);
-        charge_doc["amount_refunded"] = charge_doc["amount"].clone();
-        super::charges::save(tx, ctx.scope(), &charge_doc, &charge.private)?;
-        events::record(
-            tx,
-            ctx,
-            "charge.refunded",
-            &charge_doc,
-            Some(json!({ "refunded": false, "amount_refunded": 0 })),
-        )?;
-        mark_canceled(tx, ctx.scope(), ctx.now, request, found, reason.as_deref()).map(Some)
-    });
-    match written {
-        Ok(Some(doc)) => Ok(doc),
-        Ok(None) => Err(confirm::superseded(ctx, id, FencedFor::Cancel, None)),
-        Err(e) => {
-            confirm::release_fence(ctx, id);
-            Err(e)
-        }
-    }
 }
 
 /// `GET /v1/payment_intents?customer=…&created[gte]=…`

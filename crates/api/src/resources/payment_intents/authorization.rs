@@ -96,11 +96,11 @@ pub(crate) fn capture(ctx: &Ctx<'_>, id: &str, p: &mut Params) -> Outcome<Value>
         });
         fence(tx, ctx, found, FencedFor::Capture, settlement)
     })?;
-    let (doc, charge) = call_and_record(ctx, fenced)?;
-    if ctx.app.processor.will_dispute(&charge.1) {
+    let (doc, (charge, processor_data)) = call_and_record(ctx, fenced)?;
+    if ctx.app.processor.will_dispute(&processor_data) {
         ctx.app
             .store
-            .write(|tx| confirm::open_dispute(tx, ctx.scope(), ctx.now, &charge.0))?;
+            .write(|tx| confirm::open_dispute(tx, ctx.scope(), ctx.now, &charge))?;
     }
     Ok(doc)
 }

@@ -48,7 +48,7 @@ pub(crate) fn attempt_in_flight(private: &Value, now: i64, serving: Option<&str>
 /// What an intent is fenced for while the processor is asked (see [`attempt_in_flight`]):
 /// one of its authorization attempts, the capture of its authorization, or the release
 /// of that authorization as it is canceled. Noted as `fenced_for` in the intent's
-/// private document; an authorization leaves it null.
+/// private document; an authorization leaves it out.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum FencedFor {
     Authorization,
@@ -65,12 +65,20 @@ impl FencedFor {
         }
     }
 
-    fn noted(self) -> Value {
-        match self {
-            FencedFor::Authorization => Value::Null,
-            FencedFor::Capture => json!("capture"),
-            FencedFor::Cancel => json!("cancel"),
-        }
+    /// Notes what the fence is for in `private`; an authorization, on every payment's
+    /// path, adds nothing to the intent's row.
+    fn note(self, private: &mut Value) {
+        let noted = match self {
+            FencedFor::Authorization => {
+                if let Some(fields) = private.as_object_mut() {
+                    fields.remove("fenced_for");
+                }
+                return;
+            }
+            FencedFor::Capture => "capture",
+            FencedFor::Cancel => "cancel",
+        };
+        private["fenced_for"] = json!(noted);
     }
 
     /// What happens to the payment meanwhile, for the refusal's message.
@@ -119,7 +127,7 @@ fn mark_attempt_started(private: &mut Value, now: i64, app: &App, kind: AttemptK
 pub(crate) fn mark_fenced(private: &mut Value, now: i64, app: &App, what: FencedFor) {
     private["attempt_started"] = json!(now);
     private["attempt_by"] = json!(app.store.serving_instance());
-    private["fenced_for"] = what.noted();
+    what.note(private);
 }
 
 /// Whether intent `pi_id` (read in the write that records an attempt's outcome) is

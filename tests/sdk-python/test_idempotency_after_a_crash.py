@@ -214,19 +214,17 @@ def test_a_payment_whose_answer_was_lost_is_answered_from_its_intent():
 
 def test_a_capture_cut_off_at_the_processor_is_carried_on_by_its_retry():
     """The gateway dies while a capture is with the processor: the intent is fenced for
-    it on disk, the outcome is not. The retry with the same key, sent as soon as the
-    gateway is back, is not refused as a capture under way: it captures (under the same
-    name, `<charge>/capture`, which a connector gives its processor as the idempotency
-    key), and the charge is captured once."""
+    it on disk, the outcome is not. Back, the gateway carries the capture on by itself
+    (under the same name, `<charge>/capture`, which a connector gives its processor as
+    the idempotency key); the retry with the same key, sent meanwhile, is told to retry
+    while that call is out, then answered with the captured intent, as the first
+    request would have been. The charge is captured once."""
     from conftest import Gateway
 
     gw = Gateway(SLOW_PROCESSOR)
     try:
         client = gw.client
-        intent = client.v1.payment_intents.create({
-            "amount": 3100, "currency": "usd", "payment_method": "pm_card_visa",
-            "capture_method": "manual", "confirm": True})
-        assert intent.status == "requires_capture"
+        intent = _authorized(client, 3100)
         key = _key()
         _cut_off_once_stored(
             gw, lambda: client.v1.payment_intents.capture(intent.id, {}, {"idempotency_key": key}),
@@ -235,7 +233,8 @@ def test_a_capture_cut_off_at_the_processor_is_carried_on_by_its_retry():
 
         gw.restart()
         client = gw.client
-        captured = client.v1.payment_intents.capture(intent.id, {}, {"idempotency_key": key})
+        captured = _sent_until_not_in_progress(
+            lambda: client.v1.payment_intents.capture(intent.id, {}, {"idempotency_key": key}))
         assert (captured.status, captured.amount_received) == ("succeeded", 3100)
         charge = client.v1.charges.retrieve(intent.latest_charge)
         assert (charge.captured, charge.amount_captured) == (True, 3100)
@@ -251,8 +250,9 @@ def test_a_capture_cut_off_at_the_processor_is_carried_on_by_its_retry():
 def test_a_refund_cut_off_at_the_processor_is_carried_on_by_its_retry():
     """The gateway dies while a refund is with the processor: the refund is stored,
     pending, with its amount reserved on the charge; its outcome is not. The retry with
-    the same key carries on with that refund (the processor is asked again under the
-    refund's id, which takes effect once): one refund, one `refund.created`."""
+    the same key is answered with that refund, carried on by the restarted gateway or by
+    the retry itself (the processor is asked again under the refund's id, which takes
+    effect once): one refund, one `refund.created`."""
     from conftest import Gateway
 
     gw = Gateway(SLOW_PROCESSOR)
@@ -269,7 +269,8 @@ def test_a_refund_cut_off_at_the_processor_is_carried_on_by_its_retry():
 
         gw.restart()
         client = gw.client
-        refund = client.v1.refunds.create(params, {"idempotency_key": key})
+        refund = _sent_until_not_in_progress(
+            lambda: client.v1.refunds.create(params, {"idempotency_key": key}))
         assert (refund.id, refund.status, refund.amount) == (refund_id, "succeeded", 1200)
         assert [r.id for r in client.v1.refunds.list({"payment_intent": intent.id}).data] == [refund_id]
         assert client.v1.charges.retrieve(intent.latest_charge).amount_refunded == 1200
@@ -280,3 +281,78 @@ def test_a_refund_cut_off_at_the_processor_is_carried_on_by_its_retry():
     finally:
         gw.stop()
         gw.cleanup()
+
+
+def test_a_capture_and_a_refund_cut_off_without_a_retry_are_recorded_after_the_restart():
+    """No retry comes: the gateway, back after the crash, carries on what the stopped
+    one left with the processor by itself, asking again under the same names, and
+    records the outcomes with their events: the capture, then (after another crash) a
+    refund."""
+    from conftest import Gateway
+
+    gw = Gateway(SLOW_PROCESSOR)
+    try:
+        client = gw.client
+        intent = _authorized(client, 4400)
+        _cut_off_once_stored(
+            gw, lambda: client.v1.payment_intents.capture(intent.id, {"amount_to_capture": 4000}),
+            "SELECT id FROM objects WHERE id = ? AND json_extract(private, '$.fenced_for') = 'capture' "
+            "AND json_extract(private, '$.attempt_started') IS NOT NULL", (intent.id,))
+        gw.restart()
+        client = gw.client
+        recorded = _poll(lambda: client.v1.payment_intents.retrieve(intent.id),
+                         until=lambda pi: pi.status == "succeeded")
+        assert (recorded.status, recorded.amount_received) == ("succeeded", 4000)
+        assert [e.data.object.id for e in client.v1.events.list({"type": "charge.captured"}).data] == [
+            intent.latest_charge]
+
+        _cut_off_once_stored(
+            gw, lambda: client.v1.refunds.create({"payment_intent": intent.id, "amount": 1500}),
+            "SELECT id FROM objects WHERE kind = 'refund' "
+            "AND json_extract(private, '$.attempt_started') IS NOT NULL")
+        gw.restart()
+        client = gw.client
+        refunds = _poll(lambda: client.v1.refunds.list({"payment_intent": intent.id}).data,
+                        until=lambda r: len(r) == 1 and r[0].status != "pending")
+        assert [(r.status, r.amount) for r in refunds] == [("succeeded", 1500)]
+        assert [e.data.object.id for e in client.v1.events.list({"type": "refund.created"}).data] == [
+            refunds[0].id]
+        assert client.v1.charges.retrieve(intent.latest_charge).amount_refunded == 1500
+        assert "carrying on processor calls" in gw.log_text()
+    finally:
+        gw.stop()
+        gw.cleanup()
+
+
+def _authorized(client, amount):
+    """A manual-capture intent of `amount`, confirmed: `requires_capture`."""
+    intent = client.v1.payment_intents.create({
+        "amount": amount, "currency": "usd", "payment_method": "pm_card_visa",
+        "capture_method": "manual", "confirm": True})
+    assert intent.status == "requires_capture"
+    return intent
+
+
+def _sent_until_not_in_progress(send, timeout=20.0):
+    """`send()`'s answer, sent again while it is refused with 409 because the call is
+    still with the processor for another request (here: the restarted gateway carrying
+    on what the stopped one left), as the SDKs do when they retry."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            return send()
+        except stripe.StripeError as e:
+            if e.http_status != 409 or "by another request" not in str(e) or time.monotonic() > deadline:
+                raise
+        time.sleep(0.2)
+
+
+def _poll(read, *, until, timeout=20.0):
+    """`read()` once `until` holds for it, or when `timeout` seconds have passed (the
+    caller asserts what it expected)."""
+    deadline = time.monotonic() + timeout
+    value = read()
+    while not until(value) and time.monotonic() < deadline:
+        time.sleep(0.2)
+        value = read()
+    return value

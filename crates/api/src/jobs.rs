@@ -47,6 +47,24 @@ pub fn run_due_jobs_at(app: &App, now_ms: i64) -> usize {
     done
 }
 
+/// For a gateway that has just started serving its store alone: the jobs that carry on
+/// processor calls a request left unrecorded (captures, releases, refunds) come due at
+/// once, since every such call was left by a process that stopped, instead of a minute
+/// after the call began. Returns how many.
+pub fn carry_on_left_calls_at_once(app: &App) -> Result<usize, StoreError> {
+    if !app.store.serves_alone() {
+        return Ok(0);
+    }
+    let now_ms = unix_now() * 1000;
+    app.store.write(|tx| {
+        let mut moved = 0;
+        for action in [refunds::FINISH_REFUND, payment_intents::FINISH] {
+            moved += tx.bring_jobs_forward(action, now_ms)?;
+        }
+        Ok(moved)
+    })
+}
+
 /// How long a request's answer is kept for replay under its idempotency key: 24 hours,
 /// as on Stripe. An older key may be used again, for a new request.
 pub const IDEMPOTENCY_KEYS_KEPT_FOR_SECS: i64 = 24 * 3600;

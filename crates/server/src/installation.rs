@@ -222,6 +222,14 @@ pub fn serve(config: &Config, ready_file: Option<&Path>) -> Result<(), String> {
             risk_engine(config)?,
         ));
         app.restore_risk_history()?;
+        match tessera_api::jobs::carry_on_left_calls_at_once(&app) {
+            Ok(0) => {}
+            Ok(n) => tracing::warn!(
+                calls = n,
+                "carrying on processor calls (captures, releases, refunds) whose requests stopped before recording the answer"
+            ),
+            Err(e) => return Err(format!("cannot read the scheduled jobs: {e}")),
+        }
         {
             let mut stopped = stopped.clone();
             let router = tessera_elements::router(app.clone(), tls);

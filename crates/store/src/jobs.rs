@@ -89,6 +89,15 @@ impl Tx<'_> {
             == 1)
     }
 
+    /// Makes every job of `action` due at `now_ms` at the latest; returns how many it
+    /// brought forward.
+    pub fn bring_jobs_forward(&self, action: &str, now_ms: i64) -> Result<usize, StoreError> {
+        Ok(self
+            .conn
+            .prepare_cached("UPDATE jobs SET due_at_ms = ?2 WHERE action = ?1 AND due_at_ms > ?2")?
+            .execute(params![action, now_ms])?)
+    }
+
     /// Moves a job to a new due time.
     pub fn reschedule_job(&self, id: i64, due_at_ms: i64) -> Result<(), StoreError> {
         self.conn

@@ -71,6 +71,9 @@ pub(crate) fn capture(ctx: &Ctx<'_>, id: &str, p: &mut Params) -> Outcome<Value>
     p.finish()?;
     let fenced = ctx.write(|tx| {
         let found = load(tx, ctx, ObjectKind::PaymentIntent, id, "intent")?;
+        if let Some(done) = carried_on(ctx, id, &found, PaymentIntentStatus::Succeeded) {
+            return Ok(Err(done));
+        }
         status_of(&found.doc).apply(Transition::Captured)?;
         confirm::refuse_while_attempt_in_flight(ctx, &found.private)?;
         let capturable = found.doc["amount_capturable"].as_i64().unwrap_or(0);
@@ -94,8 +97,12 @@ pub(crate) fn capture(ctx: &Ctx<'_>, id: &str, p: &mut Params) -> Outcome<Value>
             "statement_descriptor_suffix": suffix,
             "metadata": after["metadata"],
         });
-        fence(tx, ctx, found, FencedFor::Capture, settlement)
+        fence(tx, ctx, found, FencedFor::Capture, settlement).map(Ok)
     })?;
+    let fenced = match fenced {
+        Ok(fenced) => fenced,
+        Err(done) => return Ok(done),
+    };
     let (doc, (charge, processor_data)) = call_and_record(ctx, fenced)?;
     if ctx.app.processor.will_dispute(&processor_data) {
         ctx.app
@@ -121,6 +128,9 @@ pub(crate) fn cancel(ctx: &Ctx<'_>, id: &str, p: &mut Params) -> Outcome<Value> 
     p.finish()?;
     let fenced = ctx.write(|tx| {
         let found = load(tx, ctx, ObjectKind::PaymentIntent, id, "intent")?;
+        if let Some(done) = carried_on(ctx, id, &found, PaymentIntentStatus::Canceled) {
+            return Ok(Err(done));
+        }
         let status = status_of(&found.doc);
         status.allows(Action::Cancel)?;
         confirm::refuse_while_attempt_in_flight(ctx, &found.private)?;
@@ -160,7 +170,26 @@ fn fence(
     private["settlement"] = settlement;
     private["finish_job"] = json!(job);
     save(tx, ctx, &found.doc, &private)?;
+    // Should this process stop before the outcome is recorded, a retry with the
+    // request's idempotency key is answered with what the call left ([`carried_on`]).
+    ctx.set_resume_point(tx, &id)?;
     fenced(tx, ctx.scope(), id, &found.doc, private, what)
+}
+
+/// The intent `found` as a call left it (`done`: the status it then has), for a retry
+/// of a request with the same idempotency key that fenced it and stopped before it
+/// answered, once the call was carried on without it ([`finish_abandoned`]): answered
+/// as the first request would have been.
+fn carried_on(
+    ctx: &Ctx<'_>,
+    id: &str,
+    found: &StoredObject,
+    done: PaymentIntentStatus,
+) -> Option<Value> {
+    let left = ctx.resume_from() == Some(id)
+        && found.private["attempt_started"].is_null()
+        && status_of(&found.doc) == done;
+    left.then(|| found.doc.clone())
 }
 
 /// What a call for intent `doc` (fenced with `private`) needs: its charge.

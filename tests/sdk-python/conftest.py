@@ -16,15 +16,13 @@ import json
 import os
 import re
 import shutil
-import signal
 import sqlite3
 import subprocess
 import sys
 import tempfile
 import time
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Dict, Iterable, List, Optional
+from typing import Dict, Iterable, Optional
 
 import pytest
 import stripe
@@ -33,47 +31,20 @@ HERE = Path(__file__).resolve().parent
 REPO_ROOT = HERE.parent.parent
 TESSERA_BIN = Path(os.environ.get("TESSERA_BIN") or REPO_ROOT / "target" / "debug" / "tessera")
 
-# The suite drives one key from one address far faster than a merchant would (250
-# customers for pagination, every test card in a row): raise the rate limits, which
-# tests/transport checks at their real values.
-SUITE_LIMITS = {
-    # Every decline card in a row from one address is what the card-testing defence stops.
-    "TESSERA_CARD_TESTING_IP_DECLINES": "100000", "TESSERA_CARD_TESTING_ACCOUNT_DECLINES": "100000",
-    "TESSERA_RATE_LIMIT_KEY_PER_SECOND": "100000", "TESSERA_RATE_LIMIT_KEY_BURST": "100000",
-    "TESSERA_RATE_LIMIT_IP_PER_SECOND": "100000", "TESSERA_RATE_LIMIT_IP_BURST": "100000",
-    "TESSERA_RATE_LIMIT_PUBLISHABLE_PER_SECOND": "100000", "TESSERA_RATE_LIMIT_PUBLISHABLE_BURST": "100000",
-}
 READY_TIMEOUT = 30.0
 STOP_TIMEOUT = 15.0
 SDK_TIMEOUT = 20  # seconds per HTTP request made by the SDK
 
-if str(HERE) not in sys.path:
-    sys.path.insert(0, str(HERE))
+for folder in (HERE, HERE.parent / "common"):
+    if str(folder) not in sys.path:
+        sys.path.insert(0, str(folder))
 
-
-@dataclass
-class Account:
-    account_id: str
-    secret_key: str
-    publishable_key: str
-
-
-_ACCOUNT_RE = re.compile(r"Tessera created test-mode account (acct_[A-Za-z0-9]+)")
-_SK_RE = re.compile(r"secret key:\s+(sk_test_[A-Za-z0-9]+)")
-_PK_RE = re.compile(r"publishable key:\s+(pk_test_[A-Za-z0-9]+)")
-
-
-def parse_account_block(text: str) -> Optional[Account]:
-    a, s, p = _ACCOUNT_RE.search(text), _SK_RE.search(text), _PK_RE.search(text)
-    if not (a and s and p):
-        return None
-    return Account(a.group(1), s.group(1), p.group(1))
+import tessera_common  # noqa: E402
+from tessera_common import SUITE_LIMITS, Account, parse_account_block, terminate  # noqa: E402
 
 
 def make_client(api: str, key: str, **kw) -> stripe.StripeClient:
-    kw.setdefault("max_network_retries", 0)
-    kw.setdefault("http_client", stripe.RequestsClient(timeout=SDK_TIMEOUT))
-    return stripe.StripeClient(key, base_addresses={"api": api}, **kw)
+    return tessera_common.make_client(api, key, SDK_TIMEOUT, **kw)
 
 
 class Gateway:
@@ -194,14 +165,7 @@ class Gateway:
     def stop(self) -> int:
         """SIGTERM, wait; returns the exit code (negative = killed by that signal)."""
         if self.exit_code is None:
-            if self.proc.poll() is None:
-                self.proc.send_signal(signal.SIGTERM)
-                try:
-                    self.proc.wait(timeout=STOP_TIMEOUT)
-                except subprocess.TimeoutExpired:
-                    self.proc.kill()
-                    self.proc.wait()
-            self.exit_code = self.proc.returncode
+            self.exit_code = terminate(self.proc, STOP_TIMEOUT)
             self._stdout.close()
             self._stderr.close()
         return self.exit_code

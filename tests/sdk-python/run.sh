@@ -5,11 +5,7 @@
 set -euo pipefail
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 repo="$(cd "$here/../.." && pwd)"
-venv="${TESSERA_VENV:-$repo/target/sdk-venv}"
-if [ ! -x "$venv/bin/python" ]; then
-  python3 -m venv "$venv"
-fi
-"$venv/bin/python" -m pip install --quiet --disable-pip-version-check -r "$here/requirements.txt"
+. "$repo/tests/common/venv.sh"
 cd "$repo"
 export PYTHONDONTWRITEBYTECODE=1
 exec "$venv/bin/python" -m pytest -q tests/sdk-python "$@"

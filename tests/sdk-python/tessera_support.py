@@ -20,6 +20,7 @@ from urllib.parse import urljoin
 import requests
 import stripe
 from stripe._api_version import _ApiVersion
+from tessera_common import form_items  # noqa: F401 (tests import it from here)
 
 # --------------------------------------------------------------------------
 # Cards (TEST_CARDS.md). Every PAN the suite ever sends must be in ALL_PANS:
@@ -203,30 +204,6 @@ def assert_request_id(headers: Any) -> str:
 HTTP_TIMEOUT = 20
 
 
-def form_items(params: Dict[str, Any], prefix: Optional[str] = None) -> List[Tuple[str, str]]:
-    """Rack-style form encoding: a[b][c]=v, lists as a[0]=v (like the SDKs)."""
-    out: List[Tuple[str, str]] = []
-    for key, value in params.items():
-        name = f"{prefix}[{key}]" if prefix else str(key)
-        if value is None:
-            continue
-        if isinstance(value, dict):
-            out.extend(form_items(value, name))
-        elif isinstance(value, (list, tuple)):
-            for i, item in enumerate(value):
-                if isinstance(item, dict):
-                    out.extend(form_items(item, f"{name}[{i}]"))
-                else:
-                    out.append((f"{name}[{i}]", _scalar(item)))
-        else:
-            out.append((name, _scalar(value)))
-    return out
-
-
-def _scalar(value: Any) -> str:
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    return str(value)
 
 
 def http(gw, method: str, path: str, key: Optional[str] = None, params: Any = None,

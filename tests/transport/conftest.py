@@ -14,9 +14,7 @@ from __future__ import annotations
 
 import json
 import os
-import re
 import shutil
-import signal
 import subprocess
 import sys
 import tempfile
@@ -34,14 +32,12 @@ TESSERA_BIN = Path(os.environ.get("TESSERA_BIN") or REPO_ROOT / "target" / "debu
 READY_TIMEOUT = 30.0
 STOP_TIMEOUT = 10.0
 
-if str(HERE) not in sys.path:
-    sys.path.insert(0, str(HERE))
+for folder in (HERE, HERE.parent / "common"):
+    if str(folder) not in sys.path:
+        sys.path.insert(0, str(folder))
 
+from tessera_common import parse_account_block, terminate  # noqa: E402
 from transport_support import HTTP_TIMEOUT  # noqa: E402
-
-_ACCOUNT_RE = re.compile(r"Tessera created test-mode account (acct_[A-Za-z0-9]+)")
-_SK_RE = re.compile(r"secret key:\s+(sk_test_[A-Za-z0-9]+)")
-_PK_RE = re.compile(r"publishable key:\s+(pk_test_[A-Za-z0-9]+)")
 
 
 def _base_env() -> Dict[str, str]:
@@ -115,10 +111,10 @@ class Gateway:
             if ready is None:
                 ready = self._read_ready()
             if not keys_ok:
-                out = self.stdout_path.read_text(errors="replace")
-                a, s, p = _ACCOUNT_RE.search(out), _SK_RE.search(out), _PK_RE.search(out)
-                if a and s and p:
-                    self.account_id, self.secret_key, self.publishable_key = a.group(1), s.group(1), p.group(1)
+                account = parse_account_block(self.stdout_path.read_text(errors="replace"))
+                if account is not None:
+                    self.account_id = account.account_id
+                    self.secret_key, self.publishable_key = account.secret_key, account.publishable_key
                     keys_ok = True
             if ready is not None and keys_ok:
                 break
@@ -208,14 +204,7 @@ class Gateway:
 
     def stop(self) -> Optional[int]:
         if self.exit_code is None:
-            if self.proc.poll() is None:
-                self.proc.send_signal(signal.SIGTERM)
-                try:
-                    self.proc.wait(timeout=STOP_TIMEOUT)
-                except subprocess.TimeoutExpired:
-                    self.proc.kill()
-                    self.proc.wait(timeout=STOP_TIMEOUT)
-            self.exit_code = self.proc.returncode
+            self.exit_code = terminate(self.proc, STOP_TIMEOUT)
             self._stdout.close()
             self._stderr.close()
         return self.exit_code

@@ -19,14 +19,12 @@ from __future__ import annotations
 
 import json
 import os
-import re
 import shutil
 import signal
 import subprocess
 import sys
 import tempfile
 import time
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Dict, List, Optional
 
@@ -37,20 +35,15 @@ HERE = Path(__file__).resolve().parent
 REPO_ROOT = HERE.parent.parent
 TESSERA_BIN = Path(os.environ.get("TESSERA_BIN") or REPO_ROOT / "target" / "debug" / "tessera")
 
-if str(HERE) not in sys.path:
-    sys.path.insert(0, str(HERE))
+for folder in (HERE, HERE.parent / "common"):
+    if str(folder) not in sys.path:
+        sys.path.insert(0, str(folder))
 
 import receivers  # noqa: E402
+import tessera_common  # noqa: E402
+from tessera_common import SUITE_LIMITS, Account, parse_account_block, terminate  # noqa: E402
 from webhook_support import RETRY_BASE_MS, RETRY_MAX_MS, api  # noqa: E402
 
-# Same limits as tests/sdk-python: the suite drives one key far faster than a merchant.
-SUITE_LIMITS = {
-    # Every decline card in a row from one address is what the card-testing defence stops.
-    "TESSERA_CARD_TESTING_IP_DECLINES": "100000", "TESSERA_CARD_TESTING_ACCOUNT_DECLINES": "100000",
-    "TESSERA_RATE_LIMIT_KEY_PER_SECOND": "100000", "TESSERA_RATE_LIMIT_KEY_BURST": "100000",
-    "TESSERA_RATE_LIMIT_IP_PER_SECOND": "100000", "TESSERA_RATE_LIMIT_IP_BURST": "100000",
-    "TESSERA_RATE_LIMIT_PUBLISHABLE_PER_SECOND": "100000", "TESSERA_RATE_LIMIT_PUBLISHABLE_BURST": "100000",
-}
 WEBHOOK_ENV = {
     "TESSERA_WEBHOOK_RETRY_BASE_MS": str(RETRY_BASE_MS),
     "TESSERA_WEBHOOK_RETRY_MAX_MS": str(RETRY_MAX_MS),
@@ -59,29 +52,8 @@ READY_TIMEOUT = 30.0
 STOP_TIMEOUT = 15.0
 SDK_TIMEOUT = 20
 
-_ACCOUNT_RE = re.compile(r"Tessera created test-mode account (acct_[A-Za-z0-9]+)")
-_SK_RE = re.compile(r"secret key:\s+(sk_test_[A-Za-z0-9]+)")
-_PK_RE = re.compile(r"publishable key:\s+(pk_test_[A-Za-z0-9]+)")
-
-
-@dataclass
-class Account:
-    account_id: str
-    secret_key: str
-    publishable_key: str
-
-
-def parse_account_block(text: str) -> Optional[Account]:
-    a, s, p = _ACCOUNT_RE.search(text), _SK_RE.search(text), _PK_RE.search(text)
-    if not (a and s and p):
-        return None
-    return Account(a.group(1), s.group(1), p.group(1))
-
-
 def make_client(api_base: str, key: str, **kw) -> stripe.StripeClient:
-    kw.setdefault("max_network_retries", 0)
-    kw.setdefault("http_client", stripe.RequestsClient(timeout=SDK_TIMEOUT))
-    return stripe.StripeClient(key, base_addresses={"api": api_base}, **kw)
+    return tessera_common.make_client(api_base, key, SDK_TIMEOUT, **kw)
 
 
 def _base_env() -> Dict[str, str]:
@@ -191,15 +163,9 @@ class Gateway:
     def stop(self) -> Optional[int]:
         if self.proc is None:
             return None
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(timeout=STOP_TIMEOUT)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
+        code = terminate(self.proc, STOP_TIMEOUT)
         self._close_logs()
-        return self.proc.returncode
+        return code
 
     def close(self) -> None:
         self.stop()

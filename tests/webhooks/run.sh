@@ -7,11 +7,7 @@
 set -euo pipefail
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 repo="$(cd "$here/../.." && pwd)"
-venv="${TESSERA_VENV:-$repo/target/sdk-venv}"
-if [ ! -x "$venv/bin/python" ]; then
-  python3 -m venv "$venv"
-fi
-"$venv/bin/python" -m pip install --quiet --disable-pip-version-check -r "$here/requirements.txt"
+. "$repo/tests/common/venv.sh"
 if [ ! -f "$repo/tests/sdk-node/node_modules/stripe/package.json" ]; then
   (cd "$repo/tests/sdk-node" && npm ci --no-audit --no-fund --loglevel=error)
 fi

@@ -16,6 +16,7 @@ from typing import Any, Callable, Dict, Iterable, List, Optional, Tuple
 import requests
 import stripe
 from stripe._api_version import _ApiVersion
+from tessera_common import form_items  # noqa: F401 (tests import it from here)
 
 HTTP_TIMEOUT = 20
 
@@ -71,30 +72,6 @@ def free_port() -> int:
 # --------------------------------------------------------------------------
 # Raw HTTP to the gateway (for the Tessera extensions the SDKs do not know)
 
-def form_items(params: Dict[str, Any], prefix: Optional[str] = None) -> List[Tuple[str, str]]:
-    """Rack-style form encoding, like the SDKs: a[b]=v, lists as a[0]=v."""
-    out: List[Tuple[str, str]] = []
-    for key, value in params.items():
-        name = f"{prefix}[{key}]" if prefix else str(key)
-        if value is None:
-            continue
-        if isinstance(value, dict):
-            out.extend(form_items(value, name))
-        elif isinstance(value, (list, tuple)):
-            for i, item in enumerate(value):
-                if isinstance(item, dict):
-                    out.extend(form_items(item, f"{name}[{i}]"))
-                else:
-                    out.append((f"{name}[{i}]", _scalar(item)))
-        else:
-            out.append((name, _scalar(value)))
-    return out
-
-
-def _scalar(value: Any) -> str:
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    return str(value)
 
 
 def api(api_base: str, key: str, method: str, path: str, params: Optional[Dict[str, Any]] = None,

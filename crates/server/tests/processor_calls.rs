@@ -102,9 +102,14 @@ fn json(body: &str) -> Value {
 
 /// A manual-capture intent, confirmed: `requires_capture`.
 fn authorized(gateway: &Gateway) -> Value {
+    authorized_with(gateway, "pm_card_visa")
+}
+
+/// A manual-capture intent of 4100 paid with `payment_method`, confirmed.
+fn authorized_with(gateway: &Gateway, payment_method: &str) -> Value {
     let intent = json(&gateway.post(
         "/v1/payment_intents",
-        "amount=4100&currency=usd&payment_method=pm_card_visa&capture_method=manual&confirm=true",
+        &format!("amount=4100&currency=usd&payment_method={payment_method}&capture_method=manual&confirm=true"),
     ));
     assert_eq!(intent["status"], "requires_capture", "{intent}");
     intent
@@ -383,8 +388,18 @@ fn carried_on_by_the_job(
     call: &str,
     body: &'static str,
 ) -> (Held, String, String, (u16, Value)) {
+    carried_on_by_the_job_paid_with(kind, "pm_card_visa", call, body)
+}
+
+/// [`carried_on_by_the_job`] for an intent paid with `payment_method`.
+fn carried_on_by_the_job_paid_with(
+    kind: &'static str,
+    payment_method: &str,
+    call: &str,
+    body: &'static str,
+) -> (Held, String, String, (u16, Value)) {
     let held = held(kind);
-    let intent = authorized(&held.gateway);
+    let intent = authorized_with(&held.gateway, payment_method);
     let id = intent["id"].as_str().unwrap().to_owned();
     let charge = intent["latest_charge"].as_str().unwrap().to_owned();
     let first = send(
@@ -479,4 +494,26 @@ fn a_release_whose_request_never_records_the_answer_is_carried_on_by_the_job() {
     );
     assert_eq!(events(gateway, "payment_intent.canceled").len(), 1);
     assert_eq!(events(gateway, "charge.refunded").len(), 1);
+}
+
+#[test]
+fn a_captured_payment_of_the_dispute_card_is_disputed_in_the_capture_and_by_the_job() {
+    // By the request: the dispute is opened with the capture's outcome.
+    let gateway = tessera_benches::gateway();
+    let intent = authorized_with(&gateway, "pm_card_createDispute");
+    let id = intent["id"].as_str().unwrap();
+    gateway.post(&format!("/v1/payment_intents/{id}/capture"), "");
+    let disputes = events(&gateway, "charge.dispute.created");
+    assert_eq!(disputes.len(), 1);
+    assert_eq!(
+        disputes[0]["data"]["object"]["charge"],
+        intent["latest_charge"]
+    );
+
+    // By the job, for a capture whose request never recorded the answer: once.
+    let (held, _, charge_id, _) =
+        carried_on_by_the_job_paid_with("capture", "pm_card_createDispute", "capture", "");
+    let disputes = events(&held.gateway, "charge.dispute.created");
+    assert_eq!(disputes.len(), 1);
+    assert_eq!(disputes[0]["data"]["object"]["charge"], charge_id.as_str());
 }

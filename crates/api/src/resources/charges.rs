@@ -235,6 +235,15 @@ pub(crate) fn insert(
     Ok(doc)
 }
 
+/// The connector's data for a charge's authorization, from the charge's private
+/// document, for its capture, refund or release.
+pub(crate) fn processor_data_of(charge_private: &Value) -> String {
+    charge_private["processor_data"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned()
+}
+
 /// Marks `amount` of a charge document captured and writes its balance transaction.
 pub(crate) fn capture_in_doc(
     tx: &Tx<'_>,

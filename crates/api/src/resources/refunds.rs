@@ -13,8 +13,8 @@ use crate::events::{self, previous_attributes};
 use crate::form::Params;
 use crate::list::Page;
 use crate::pipeline::{Ctx, Failure, Outcome};
-use crate::resources::charges::{self, balance_transaction};
-use crate::resources::payment_intents::confirm::attempt_in_flight;
+use crate::resources::charges::{self, balance_transaction, processor_data_of};
+use crate::resources::payment_intents::confirm::{CARRY_ON_AFTER_MS, attempt_in_flight};
 
 /// The scheduled action that fails an accepted refund.
 pub(crate) const FAIL_REFUND: &str = "refund.fail";
@@ -77,10 +77,6 @@ pub(crate) fn fail_refund(tx: &Tx<'_>, scope: &Scope, now: i64, id: &str) -> Out
 /// The scheduled action that carries on with a refund whose request stopped while the
 /// processor was asked ([`finish_abandoned`]).
 pub(crate) const FINISH_REFUND: &str = "refund.finish";
-
-/// When [`FINISH_REFUND`] looks at a refund: once its request, if still running, has
-/// had a minute with the processor (after which its fence counts as abandoned).
-const FINISH_AFTER_MS: i64 = 61_000;
 
 /// `POST /v1/refunds`
 ///
@@ -184,7 +180,7 @@ pub(crate) fn create(ctx: &Ctx<'_>, p: &mut Params) -> Outcome<Value> {
             "status": "pending",
             "transfer_reversal": null,
         });
-        let job = tx.schedule_job(ctx.scope(), ctx.now_ms() + FINISH_AFTER_MS, FINISH_REFUND, &id)?;
+        let job = tx.schedule_job(ctx.scope(), ctx.now_ms() + CARRY_ON_AFTER_MS, FINISH_REFUND, &id)?;
         let private = fence(ctx.now, ctx.app.store.serving_instance(), Some(job));
         let intent_id = charge_doc["payment_intent"].as_str().map(str::to_owned);
         let refs = (Some(charge_id.as_str()), intent_id.as_deref());
@@ -228,13 +224,6 @@ struct Fenced {
 /// it on should no request record the outcome (`job`; finished when one does).
 fn fence(now: i64, serving: Option<&str>, job: Option<i64>) -> Value {
     json!({ "attempt_started": now, "attempt_by": serving, "finish_job": job })
-}
-
-fn processor_data_of(charge_private: &Value) -> String {
-    charge_private["processor_data"]
-        .as_str()
-        .unwrap_or_default()
-        .to_owned()
 }
 
 /// Carries on with refund `found`, stored by a request whose process stopped: its
@@ -363,7 +352,7 @@ pub(crate) fn finish_abandoned(app: &App, job: &DueJob, now: i64) -> Outcome<boo
             return Ok::<_, Failure>(Err(tx.finish_job(job.id)?));
         };
         if attempt_in_flight(&found.private, now, serving) {
-            tx.reschedule_job(job.id, now * 1000 + FINISH_AFTER_MS)?;
+            tx.reschedule_job(job.id, now * 1000 + CARRY_ON_AFTER_MS)?;
             return Ok(Err(false));
         }
         fence_again(tx, scope, now, serving, &found).map(Ok)

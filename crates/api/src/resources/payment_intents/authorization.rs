@@ -24,7 +24,7 @@ use tessera_core::ids::ObjectKind;
 use tessera_core::payment_intent::{Action, PaymentIntentStatus, Transition};
 use tessera_store::{DueJob, Scope, StoredObject, Tx};
 
-use super::confirm::{self, FencedFor, attempt_in_flight};
+use super::confirm::{self, CARRY_ON_AFTER_MS, FencedFor, attempt_in_flight};
 use super::{mark_canceled, save, save_in, status_of};
 use crate::app::App;
 use crate::events;
@@ -35,10 +35,6 @@ use crate::resources::{charges, checkout_sessions, load, update_metadata};
 /// The scheduled action that carries on with a capture or a release whose request
 /// stopped before it recorded the processor's answer ([`finish_abandoned`]).
 pub(crate) const FINISH: &str = "payment_intent.finish";
-
-/// When [`FINISH`] looks at an intent: once its request, if still running, has had a
-/// minute with the processor (after which its fence counts as abandoned).
-const FINISH_AFTER_MS: i64 = 61_000;
 
 /// An intent fenced for a call to the processor, with what the call needs.
 struct Fenced {
@@ -52,8 +48,8 @@ struct Fenced {
 
 /// How a fenced call ended, as recorded.
 enum Recorded {
-    /// The intent and its charge after the call.
-    Done(Value, Value),
+    /// The intent after the call.
+    Done(Value),
     /// The processor refused the capture; the fence is lifted.
     Refused,
     /// The call outlived its fence and another request carried it on, whose outcome
@@ -103,13 +99,7 @@ pub(crate) fn capture(ctx: &Ctx<'_>, id: &str, p: &mut Params) -> Outcome<Value>
         Ok(fenced) => fenced,
         Err(done) => return Ok(done),
     };
-    let (doc, (charge, processor_data)) = call_and_record(ctx, fenced)?;
-    if ctx.app.processor.will_dispute(&processor_data) {
-        ctx.app
-            .store
-            .write(|tx| confirm::open_dispute(tx, ctx.scope(), ctx.now, &charge))?;
-    }
-    Ok(doc)
+    call_and_record(ctx, fenced)
 }
 
 /// `POST /v1/payment_intents/:id/cancel`: an intent holding an authorization
@@ -149,7 +139,7 @@ pub(crate) fn cancel(ctx: &Ctx<'_>, id: &str, p: &mut Params) -> Outcome<Value> 
         fence(tx, ctx, found, FencedFor::Cancel, json!({ "reason": reason })).map(Ok)
     })?;
     match fenced {
-        Ok(fenced) => call_and_record(ctx, fenced).map(|(doc, _)| doc),
+        Ok(fenced) => call_and_record(ctx, fenced),
         Err(canceled) => Ok(canceled),
     }
 }
@@ -164,7 +154,7 @@ fn fence(
     settlement: Value,
 ) -> Outcome<Fenced> {
     let id = found.doc["id"].as_str().unwrap_or_default().to_owned();
-    let job = tx.schedule_job(ctx.scope(), ctx.now_ms() + FINISH_AFTER_MS, FINISH, &id)?;
+    let job = tx.schedule_job(ctx.scope(), ctx.now_ms() + CARRY_ON_AFTER_MS, FINISH, &id)?;
     let mut private = found.private;
     confirm::mark_fenced(&mut private, ctx.now, ctx.app, what);
     private["settlement"] = settlement;
@@ -209,10 +199,7 @@ fn fenced(
         id,
         what,
         private,
-        processor_data: charge_private["processor_data"]
-            .as_str()
-            .unwrap_or_default()
-            .to_owned(),
+        processor_data: charges::processor_data_of(&charge_private),
         charge_id,
     })
 }
@@ -236,14 +223,15 @@ fn call(app: &App, fenced: &Fenced) -> bool {
 }
 
 /// The request's part: the fence on disk, the call, the outcome recorded. Returns the
-/// intent and (its charge, the charge's processor data).
-fn call_and_record(ctx: &Ctx<'_>, fenced: Fenced) -> Outcome<(Value, (Value, String))> {
+/// intent.
+fn call_and_record(ctx: &Ctx<'_>, fenced: Fenced) -> Outcome<Value> {
     // Should the flush fail, the job carries on with the fenced call.
     ctx.flush()?;
     let done = call(ctx.app, &fenced);
     let request = Some((ctx.request_id, ctx.idempotency_key));
-    match ctx.write(|tx| record(tx, ctx.scope(), ctx.now, request, &fenced, done))? {
-        Recorded::Done(doc, charge) => Ok((doc, (charge, fenced.processor_data))),
+    let at = (ctx.scope(), ctx.now, request);
+    match ctx.write(|tx| record(tx, ctx.app, at, &fenced, done))? {
+        Recorded::Done(doc) => Ok(doc),
         Recorded::Refused => Err(ApiError::card(
             "processing_error",
             None,
@@ -255,15 +243,17 @@ fn call_and_record(ctx: &Ctx<'_>, fenced: Fenced) -> Outcome<(Value, (Value, Str
 }
 
 /// Records the outcome of `fenced`'s call (`done`: the processor did it) with its
-/// events (for `request`, or for none: the job), lifts the fence and finishes the job.
+/// events (for `request`, or for none: the job), and the dispute the simulator's
+/// dispute card opens on a capture, as a confirmation does; lifts the fence and
+/// finishes the job.
 fn record(
     tx: &Tx<'_>,
-    scope: &Scope,
-    now: i64,
-    request: Option<(&str, Option<&str>)>,
+    app: &App,
+    at: (&Scope, i64, Option<(&str, Option<&str>)>),
     fenced: &Fenced,
     done: bool,
 ) -> Outcome<Recorded> {
+    let (scope, now, request) = at;
     if !confirm::still_fenced_for(tx, scope, &fenced.id, &fenced.private)? {
         return Ok(Recorded::Superseded);
     }
@@ -289,7 +279,6 @@ fn record(
             fenced.id, fenced.charge_id
         )));
     };
-    let at = (scope, now, request);
     if fenced.what == FencedFor::Cancel {
         // The uncaptured amount is back with the shopper.
         charge.doc["refunded"] = json!(true);
@@ -298,8 +287,7 @@ fn record(
         save_charge(tx, at, &charge, "charge.refunded", previous)?;
         let found = StoredObject { doc, private };
         let reason = settlement["reason"].as_str();
-        let doc = mark_canceled(tx, scope, now, request, found, reason)?;
-        return Ok(Recorded::Done(doc, charge.doc));
+        return mark_canceled(tx, scope, now, request, found, reason).map(Recorded::Done);
     }
     let amount = settlement["amount"].as_i64().unwrap_or(0);
     let status = status_of(&doc);
@@ -307,6 +295,9 @@ fn record(
     charges::capture_in_doc(tx, scope, now, &mut charge.doc, amount)?;
     let previous = json!({ "captured": false, "amount_captured": 0 });
     save_charge(tx, at, &charge, "charge.captured", previous)?;
+    if app.processor.will_dispute(&fenced.processor_data) {
+        confirm::open_dispute(tx, scope, now, &charge.doc)?;
+    }
     doc["status"] = json!(next.as_str());
     doc["amount_received"] = json!(amount);
     doc["amount_capturable"] = json!(0);
@@ -326,7 +317,7 @@ fn record(
         &doc,
         Some(json!({ "status": status.as_str() })),
     )?;
-    Ok(Recorded::Done(doc, charge.doc))
+    Ok(Recorded::Done(doc))
 }
 
 /// Saves `charge` as the call left it and records its event (`kind`, with the
@@ -357,7 +348,7 @@ pub(crate) fn finish_abandoned(app: &App, job: &DueJob, now: i64) -> Outcome<boo
             return Ok::<_, Failure>(Err(tx.finish_job(job.id)?));
         };
         if attempt_in_flight(&found.private, now, serving) {
-            tx.reschedule_job(job.id, now * 1000 + FINISH_AFTER_MS)?;
+            tx.reschedule_job(job.id, now * 1000 + CARRY_ON_AFTER_MS)?;
             return Ok(Err(false));
         }
         let what = FencedFor::of(&found.private);
@@ -372,14 +363,8 @@ pub(crate) fn finish_abandoned(app: &App, job: &DueJob, now: i64) -> Outcome<boo
     };
     let done = call(app, &fenced);
     app.store.write(|tx| {
-        if let Recorded::Done(..) = record(tx, scope, now, None, &fenced, done)? {
+        if let Recorded::Done(_) = record(tx, app, (scope, now, None), &fenced, done)? {
             tracing::warn!(payment_intent = %fenced.id, call = ?fenced.what, "carried on with a processor call whose request stopped before the answer was recorded");
-            if fenced.what == FencedFor::Capture && app.processor.will_dispute(&fenced.processor_data) {
-                // As the request would have: the simulator's dispute card.
-                if let Some(charge) = tx.get_object(scope, ObjectKind::Charge.object_name(), &fenced.charge_id)? {
-                    confirm::open_dispute(tx, scope, now, &charge.doc)?;
-                }
-            }
         }
         Ok(true)
     })

@@ -31,6 +31,11 @@ use tessera_risk::Action as RuleAction;
 /// An attempt in flight for longer than this was abandoned by a process that died.
 const ATTEMPT_STALE_AFTER_SECS: i64 = 60;
 
+/// When a job that carries on a fenced processor call (a capture, a release, a refund)
+/// looks at it: once its request, if still running, has had the minute after which its
+/// fence counts as abandoned ([`attempt_in_flight`]).
+pub(crate) const CARRY_ON_AFTER_MS: i64 = (ATTEMPT_STALE_AFTER_SECS + 1) * 1000;
+
 /// Whether an intent (by its private document) has an authorization attempt under way.
 /// `serving` is the name of this process when it serves the store alone
 /// ([`tessera_store::Store::serving_instance`]): an attempt another process started

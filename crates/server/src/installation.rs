@@ -228,7 +228,7 @@ pub fn serve(config: &Config, ready_file: Option<&Path>) -> Result<(), String> {
                 calls = n,
                 "carrying on processor calls (captures, releases, refunds) whose requests stopped before recording the answer"
             ),
-            Err(e) => return Err(format!("cannot read the scheduled jobs: {e}")),
+            Err(e) => return Err(format!("cannot bring forward the jobs that carry on stopped processor calls: {e}")),
         }
         {
             let mut stopped = stopped.clone();

@@ -55,7 +55,7 @@ class Gateway:
     def __init__(self, env: Optional[Dict[str, str]] = None, *, listen: str = "127.0.0.1:0",
                  args: Sequence[str] = (), wait: bool = True, expect_keys: bool = True,
                  ready_timeout: float = READY_TIMEOUT, tmp_root: Optional[Path] = None,
-                 name: str = "gw") -> None:
+                 name: str = "gw", nice: int = 0) -> None:
         if not TESSERA_BIN.exists():
             raise RuntimeError(f"tessera binary not found at {TESSERA_BIN} (build it, or set TESSERA_BIN)")
         self.tmp_root = tmp_root or Path(tempfile.mkdtemp(prefix=f"tessera-transport-{name}-"))
@@ -82,6 +82,8 @@ class Gateway:
             [str(TESSERA_BIN), "serve", "--data-dir", str(self.data_dir), "--listen", listen,
              "--ready-file", str(self.ready_file), *args],
             stdin=subprocess.DEVNULL, stdout=self._stdout, stderr=self._stderr, env=self.env,
+            # nice: started that much nicer than the tests, as `nice -n N tessera serve` would.
+            preexec_fn=(lambda: os.nice(nice)) if nice else None,
         )
         if wait:
             try:

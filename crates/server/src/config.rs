@@ -9,6 +9,7 @@ use serde::Deserialize;
 use tessera_api::card_testing::CardTestingPolicy;
 use tessera_api::rate_limit::{Rate, RateLimits};
 
+use crate::scheduling::ThreadScheduling;
 use crate::transport::acme::AcmeSettings;
 
 /// Settings a TOML file may give. Unknown keys are an error, so a typo is not ignored.
@@ -39,6 +40,8 @@ pub struct FileConfig {
     pub max_connections: Option<usize>,
     /// How long the simulated processor takes to answer each call, in ms.
     pub simulator_latency_ms: Option<u64>,
+    /// `batch` or `normal`: how the kernel schedules the gateway's threads.
+    pub thread_scheduling: Option<String>,
     /// Time allowed for the TLS handshake and for each request's headers, in ms.
     pub header_read_timeout_ms: Option<u64>,
     /// Certificates.
@@ -204,6 +207,8 @@ pub struct Config {
     pub max_connections: usize,
     /// How long the simulated processor takes to answer each call.
     pub simulator_latency: Duration,
+    /// How the kernel schedules the gateway's threads.
+    pub thread_scheduling: ThreadScheduling,
     /// Handshake and header timeout.
     pub header_read_timeout: Duration,
     /// Rate limits.
@@ -422,6 +427,10 @@ impl Config {
                 "simulator_latency_ms {simulator_latency_ms} must be between 0 and 60000"
             ));
         }
+        let thread_scheduling = match env("TESSERA_THREAD_SCHEDULING").or(file.thread_scheduling) {
+            Some(text) => ThreadScheduling::parse(&text)?,
+            None => ThreadScheduling::default(),
+        };
         let max_connections = number(
             "TESSERA_MAX_CONNECTIONS",
             env("TESSERA_MAX_CONNECTIONS"),
@@ -514,6 +523,7 @@ impl Config {
             tls,
             max_connections,
             simulator_latency: Duration::from_millis(simulator_latency_ms),
+            thread_scheduling,
             header_read_timeout: Duration::from_millis(header_ms),
             rate_limits,
             webhooks,
@@ -887,6 +897,19 @@ mod tests {
         )
         .unwrap();
         assert_eq!(ok.simulator_latency, Duration::from_millis(250));
+        assert_eq!(ok.thread_scheduling, ThreadScheduling::Batch);
+        let err = Config::resolve(
+            &Overrides::default(),
+            env(&[("TESSERA_THREAD_SCHEDULING", "realtime")]),
+        )
+        .unwrap_err();
+        assert!(err.contains("thread_scheduling 'realtime'"), "{err}");
+        let ok = Config::resolve(
+            &Overrides::default(),
+            env(&[("TESSERA_THREAD_SCHEDULING", "normal")]),
+        )
+        .unwrap();
+        assert_eq!(ok.thread_scheduling, ThreadScheduling::Normal);
     }
 
     #[test]

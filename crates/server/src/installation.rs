@@ -16,6 +16,7 @@ use tessera_store::Store;
 use tessera_vault::Vault;
 
 use crate::config::{CertificateSource, Config, Mode};
+use crate::scheduling;
 use crate::transport::certificates::{self, CertificateStore};
 use crate::transport::listener::{self, Limits};
 use crate::transport::{self, acme, redirect};
@@ -120,6 +121,13 @@ pub fn serve(config: &Config, ready_file: Option<&Path>) -> Result<(), String> {
                 .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
         )
         .init();
+    // Before the store, the vault and the runtime start their threads: they inherit it.
+    match scheduling::apply(config.thread_scheduling) {
+        Ok(()) => {
+            tracing::info!(thread_scheduling = %config.thread_scheduling, "threads scheduled")
+        }
+        Err(e) => tracing::warn!("{e}; the threads keep the kernel's default scheduling"),
+    }
     let Installation { master, store } = open(config)?;
     // One gateway per data directory, for as long as it runs: a second one is refused
     // before it opens the vault or a port.

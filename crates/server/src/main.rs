@@ -3,6 +3,7 @@
 
 mod config;
 mod installation;
+mod scheduling;
 mod transport;
 
 use std::path::PathBuf;

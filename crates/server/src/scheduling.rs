@@ -64,24 +64,29 @@ fn batch() -> Result<(), String> {
     };
     use thread_priority::{ThreadPriority, ThreadPriorityValue};
 
-    let policy = ThreadSchedulePolicy::Normal(NormalThreadSchedulePolicy::Batch);
     let nice = own_niceness()?;
-    // The library sets a niceness along with a normal policy, from a value on its own
-    // 0–99 scale: pick the value it turns into the niceness the thread already has.
-    let keep_nice = (*ThreadPriorityValue::MIN..=*ThreadPriorityValue::MAX)
-        .filter_map(|v| ThreadPriorityValue::try_from(v).ok())
-        .map(ThreadPriority::Crossplatform)
-        .find(|p| p.to_posix(policy).ok() == Some(nice))
-        .ok_or_else(|| format!("no batch priority keeps niceness {nice}"))?;
-    set_thread_priority_and_policy(thread_native_id(), keep_nice, policy)
-        .map_err(|e| format!("cannot schedule threads as batch: {e:?}"))?;
-    let after = own_niceness()?;
-    if after != nice {
-        return Err(format!(
-            "scheduling as batch moved niceness from {nice} to {after}"
-        ));
-    }
-    Ok(())
+    let set = |policy: NormalThreadSchedulePolicy| -> Result<(), String> {
+        let policy = ThreadSchedulePolicy::Normal(policy);
+        // The library sets a niceness along with a normal policy, from a value on its
+        // own 0–99 scale: pick the value it turns into the niceness the thread has.
+        let keep_nice = (*ThreadPriorityValue::MIN..=*ThreadPriorityValue::MAX)
+            .filter_map(|v| ThreadPriorityValue::try_from(v).ok())
+            .map(ThreadPriority::Crossplatform)
+            .find(|p| p.to_posix(policy).ok() == Some(nice))
+            .ok_or_else(|| format!("no priority keeps niceness {nice}"))?;
+        set_thread_priority_and_policy(thread_native_id(), keep_nice, policy)
+            .map_err(|e| format!("{e:?}"))?;
+        match own_niceness()? {
+            after if after == nice => Ok(()),
+            after => Err(format!("niceness moved from {nice} to {after}")),
+        }
+    };
+    set(NormalThreadSchedulePolicy::Batch).map_err(|e| {
+        // Half done (the policy set, the niceness not): back to the default, as far as
+        // the system lets us, so the warning the caller logs is true.
+        let _ = set(NormalThreadSchedulePolicy::Other);
+        format!("cannot schedule threads as batch: {e}")
+    })
 }
 
 #[cfg(not(target_os = "linux"))]

@@ -97,17 +97,27 @@ fn batch() -> Result<(), String> {
 /// The calling thread's niceness, from `/proc/thread-self/stat`.
 #[cfg(target_os = "linux")]
 fn own_niceness() -> Result<i32, String> {
-    let stat = std::fs::read_to_string("/proc/thread-self/stat")
-        .map_err(|e| format!("cannot read /proc/thread-self/stat: {e}"))?;
-    niceness_in_stat(&stat).ok_or_else(|| "no niceness in /proc/thread-self/stat".into())
+    own_stat_field(19, "niceness")
 }
 
-/// Field 19 of a `stat` line, counted after the command name in parentheses (which
-/// may itself hold spaces and parentheses).
-fn niceness_in_stat(stat: &str) -> Option<i32> {
+/// Field `field` (numbered from 1, as in proc_pid_stat(5)) of the calling thread's
+/// `/proc/thread-self/stat`.
+#[cfg(target_os = "linux")]
+fn own_stat_field<T: std::str::FromStr>(field: usize, what: &str) -> Result<T, String> {
+    let stat = std::fs::read_to_string("/proc/thread-self/stat")
+        .map_err(|e| format!("cannot read /proc/thread-self/stat: {e}"))?;
+    stat_field(&stat, field).ok_or_else(|| format!("no {what} in /proc/thread-self/stat"))
+}
+
+/// Field `field` of a `stat` line, counted after the command name in parentheses
+/// (which may itself hold spaces and parentheses): fields 3 onwards follow it.
+fn stat_field<T: std::str::FromStr>(stat: &str, field: usize) -> Option<T> {
     let after_name = &stat[stat.rfind(')')? + 1..];
-    // Fields 3 onwards follow the name; niceness is field 19.
-    after_name.split_whitespace().nth(19 - 3)?.parse().ok()
+    after_name
+        .split_whitespace()
+        .nth(field.checked_sub(3)?)?
+        .parse()
+        .ok()
 }
 
 #[cfg(test)]
@@ -133,10 +143,10 @@ mod tests {
     fn niceness_is_read_after_a_name_with_spaces_and_parentheses() {
         let stat = "4242 (tokio (rt) 1) S 1 4242 4242 0 -1 4194560 120 0 0 0 3 1 0 0 20 5 9 0 \
                     100 0 0";
-        assert_eq!(niceness_in_stat(stat), Some(5));
+        assert_eq!(stat_field::<i32>(stat, 19), Some(5));
         let negative = "7 (x) R 1 7 7 0 -1 0 0 0 0 0 0 0 0 0 0 -3 1 0 1 0 0";
-        assert_eq!(niceness_in_stat(negative), Some(-3));
-        assert_eq!(niceness_in_stat("7 (x) R 1"), None);
+        assert_eq!(stat_field::<i32>(negative, 19), Some(-3));
+        assert_eq!(stat_field::<i32>("7 (x) R 1", 19), None);
     }
 
     #[cfg(target_os = "linux")]
@@ -160,13 +170,6 @@ mod tests {
     /// Field 41 of `/proc/thread-self/stat`: the scheduling policy.
     #[cfg(target_os = "linux")]
     fn own_policy() -> u32 {
-        let stat = std::fs::read_to_string("/proc/thread-self/stat").unwrap();
-        let after_name = &stat[stat.rfind(')').unwrap() + 1..];
-        after_name
-            .split_whitespace()
-            .nth(41 - 3)
-            .unwrap()
-            .parse()
-            .unwrap()
+        own_stat_field(41, "policy").unwrap()
     }
 }

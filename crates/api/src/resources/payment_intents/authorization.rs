@@ -254,11 +254,8 @@ fn record(
     done: bool,
 ) -> Outcome<Recorded> {
     let (scope, now, request) = at;
-    if !confirm::still_fenced_for(tx, scope, &fenced.id, &fenced.private)? {
-        return Ok(Recorded::Superseded);
-    }
-    let Some(found) = tx.get_object(scope, ObjectKind::PaymentIntent.object_name(), &fenced.id)?
-    else {
+    let found = tx.get_object(scope, ObjectKind::PaymentIntent.object_name(), &fenced.id)?;
+    let Some(found) = found.filter(|f| confirm::holds_fence(&f.private, &fenced.private)) else {
         return Ok(Recorded::Superseded);
     };
     let (mut doc, mut private) = (found.doc, found.private);

@@ -149,11 +149,15 @@ pub(crate) fn still_fenced_for(
     // The private document alone: this runs under the store's write lock, once per
     // payment, and need not parse the intent's wire document.
     let current = tx.get_private(scope, ObjectKind::PaymentIntent.object_name(), pi_id)?;
-    Ok(current.is_some_and(|current| {
-        ["attempts", "attempt_started", "attempt_by", "fenced_for"]
-            .iter()
-            .all(|field| current[*field] == fenced[*field])
-    }))
+    Ok(current.is_some_and(|current| holds_fence(&current, fenced)))
+}
+
+/// Whether an intent's private document `current` still holds the fence that left
+/// `fenced` ([`still_fenced_for`], for a caller that has read the intent already).
+pub(crate) fn holds_fence(current: &Value, fenced: &Value) -> bool {
+    ["attempts", "attempt_started", "attempt_by", "fenced_for"]
+        .iter()
+        .all(|field| current[*field] == fenced[*field])
 }
 
 /// The answer to a call whose intent was taken over while it was with the processor

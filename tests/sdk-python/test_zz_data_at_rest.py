@@ -1,14 +1,18 @@
 """Data at rest. Runs last (conftest orders it last): sends every test card
 through the gateway, stops the server with SIGTERM, then scans every byte of
 the data directory (database, WAL, journal files), the server's TMPDIR and its
-stdout/stderr logs for each PAN, and checks that the vault keeps no CVC."""
+stdout/stderr logs for each PAN, and checks that the vault keeps no CVC.
+Object documents are stored compressed, which a byte scan cannot see through, so
+they are also decompressed with the store's dictionary and scanned as JSON."""
 
+import json
 import os
 import shutil
 import sqlite3
 import tempfile
 from pathlib import Path
 
+import lz4.block
 import stripe
 
 import tessera_support as T
@@ -75,6 +79,43 @@ def test_no_pan_in_data_dir(gw):
     assert not found, f"card numbers found at rest: {found}"
 
 
+DOCUMENT_DICTIONARY = Path(__file__).resolve().parents[2] / "crates/store/src/documents.v1.dict"
+
+
+def _copied(db: Path, td: str) -> Path:
+    """A copy of a database with its -wal/-shm/-journal, so reading never changes the evidence."""
+    for suffix in ("", "-wal", "-shm", "-journal"):
+        src = db.with_name(db.name + suffix)
+        if src.exists():
+            shutil.copy2(src, Path(td) / (db.name + suffix))
+    return Path(td) / db.name
+
+
+def test_no_pan_in_stored_documents(gw):
+    gw.stop()
+    dictionary = DOCUMENT_DICTIONARY.read_bytes()
+    with tempfile.TemporaryDirectory() as td:
+        con = sqlite3.connect(str(_copied(gw.store_path, td)))
+        try:
+            rows = con.execute("SELECT id, doc FROM objects").fetchall()
+        finally:
+            con.close()
+    compressed, found = 0, {}
+    for object_id, doc in rows:
+        if isinstance(doc, bytes):
+            assert doc[:1] == b"\x01", f"{object_id}: unknown document format {doc[:1]!r}"
+            text = lz4.block.decompress(doc[1:], dict=dictionary).decode()
+            compressed += 1
+        else:
+            text = doc
+        json.loads(text)
+        hits = [f"…{pan[-4:]}" for pan in T.ALL_PANS if pan in text]
+        if hits:
+            found[object_id] = hits
+    assert compressed > len(T.ALL_PANS), f"only {compressed} of {len(rows)} documents are stored compressed"
+    assert not found, f"card numbers in stored documents: {found}"
+
+
 def test_no_pan_in_server_temp_files(gw):
     gw.stop()
     found = {str(f): _pan_hits(f) for f in _files(gw.server_tmp) if _pan_hits(f)}
@@ -95,13 +136,8 @@ def test_vault_holds_no_cvc_after_authorization(gw):
     vaults = [p for p in _files(gw.data_dir) if p.name == "vault.db"]
     assert vaults, f"no vault.db under the data dir: {[str(p.relative_to(gw.data_dir)) for p in _files(gw.data_dir)]}"
     for vault in vaults:
-        # open a copy (with its -wal/-shm/-journal) so the scan never changes the evidence
         with tempfile.TemporaryDirectory() as td:
-            for suffix in ("", "-wal", "-shm", "-journal"):
-                src = vault.with_name(vault.name + suffix)
-                if src.exists():
-                    shutil.copy2(src, Path(td) / (vault.name + suffix))
-            con = sqlite3.connect(str(Path(td) / vault.name))
+            con = sqlite3.connect(str(_copied(vault, td)))
             try:
                 cols = [r[1] for r in con.execute("PRAGMA table_info(cards)")]
                 assert cols, f"{vault}: no table `cards`"

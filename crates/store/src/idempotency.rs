@@ -1,8 +1,8 @@
 //! Idempotency records: the first response for a key is kept and replayed.
 
-use rusqlite::{OptionalExtension, params};
+use rusqlite::{OptionalExtension, params, types::Value as SqlValue};
 
-use crate::{Scope, StoreError, Tx};
+use crate::{Scope, StoreError, Tx, documents};
 
 /// A request still marked in flight after this many seconds was abandoned by a
 /// process that died; the key may be claimed again. (At once, when the process
@@ -85,7 +85,7 @@ impl Tx<'_> {
                         r.get::<_, Vec<u8>>(0)?,
                         r.get::<_, String>(1)?,
                         r.get::<_, Option<u16>>(2)?,
-                        r.get::<_, Option<String>>(3)?,
+                        r.get::<_, SqlValue>(3)?,
                         r.get::<_, i64>(4)?,
                         r.get::<_, Option<String>>(5)?,
                     ))
@@ -98,6 +98,10 @@ impl Tx<'_> {
         if stored_endpoint != u.endpoint || hash != u.request_hash {
             return Ok(IdempotencyClaim::Mismatch);
         }
+        let body = match body {
+            SqlValue::Null => None,
+            stored => Some(documents::decode_text(stored)?),
+        };
         Ok(match (status, body) {
             (Some(status), Some(body)) => IdempotencyClaim::Replay { status, body },
             _ if started < u.abandoned_before() => match resume_from {
@@ -165,7 +169,7 @@ impl Tx<'_> {
         self.conn.prepare_cached(
             "INSERT INTO idempotency (account, livemode, key, request_hash, endpoint, started_at, status, body) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8) \
              ON CONFLICT (account, livemode, key) DO UPDATE SET status = excluded.status, body = excluded.body",
-        )?.execute(params![scope.account, scope.livemode, u.key, u.request_hash, u.endpoint, u.at, status, body])?;
+        )?.execute(params![scope.account, scope.livemode, u.key, u.request_hash, u.endpoint, u.at, status, documents::compress(body.as_bytes())?])?;
         Ok(())
     }
 
@@ -374,6 +378,50 @@ mod tests {
                 .unwrap(),
             IdempotencyClaim::InFlight
         );
+    }
+
+    /// The answer a key replays is stored compressed; one stored as text by an earlier
+    /// version is replayed as it is.
+    #[test]
+    fn an_answer_is_stored_compressed_and_one_stored_as_text_still_replays() {
+        let (_dir, store, scope) = store();
+        let answer = r#"{"id":"pi_1","object":"payment_intent","amount":2000,"currency":"usd","status":"succeeded","metadata":{}}"#;
+        store
+            .write(|tx| tx.complete_idempotency_key(&scope, &key_use("new", b"h", 5), 200, answer))
+            .unwrap();
+        store
+            .write(|tx| {
+                tx.complete_idempotency_key(&scope, &key_use("old", b"h", 5), 200, "{}")?;
+                tx.conn.execute(
+                    "UPDATE idempotency SET body = ?1 WHERE key = 'old'",
+                    [answer],
+                )?;
+                Ok::<_, StoreError>(())
+            })
+            .unwrap();
+        let kind = |key: &str| {
+            crate::storage_class(
+                &store,
+                "SELECT typeof(body) FROM idempotency WHERE key = ?1",
+                key,
+            )
+        };
+        assert_eq!(
+            (kind("new").as_str(), kind("old").as_str()),
+            ("blob", "text")
+        );
+        for key in ["new", "old"] {
+            assert_eq!(
+                store
+                    .read(|tx| tx.look_up_idempotency_key(&scope, &key_use(key, b"h", 6)))
+                    .unwrap(),
+                IdempotencyClaim::Replay {
+                    status: 200,
+                    body: answer.into()
+                },
+                "{key}"
+            );
+        }
     }
 
     #[test]

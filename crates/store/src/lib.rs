@@ -1,10 +1,10 @@
 //! Tessera's durable store.
 //!
-//! Every payments object is kept as its wire document (the JSON a merchant sees) plus
-//! a private document for state that is never shown (processor references, challenge
-//! tokens), with a few indexed columns for the lookups the API makes: by id, by kind in
-//! creation order, and by one or two references (a PaymentIntent's customer, an
-//! event's type). A state change and the events it causes are written in one
+//! Every payments object is kept as its wire document (the JSON a merchant sees,
+//! compressed: see `documents`) plus a private document for state that is never shown
+//! (processor references, challenge tokens), with a few indexed columns for the lookups
+//! the API makes: by id, by kind in creation order, and by one or two references (a
+//! PaymentIntent's customer, an event's type). A state change and the events it causes are written in one
 //! transaction ([`Store::write`]), so an acknowledged change never lacks its event.
 //!
 //! The embedded backend is SQLite in WAL mode with `synchronous=FULL`: a commit is on
@@ -12,6 +12,7 @@
 #![forbid(unsafe_code)]
 
 mod accounts;
+mod documents;
 mod error;
 mod idempotency;
 mod jobs;
@@ -363,4 +364,16 @@ pub(crate) fn scratch_store() -> (tempfile::TempDir, Store) {
     let dir = tempfile::tempdir().unwrap();
     let store = Store::open(&dir.path().join("t.db")).unwrap();
     (dir, store)
+}
+
+/// How SQLite stores the value `sql` selects for `key` (`typeof(…)`: "text", "blob"…).
+#[cfg(test)]
+pub(crate) fn storage_class(store: &Store, sql: &str, key: &str) -> String {
+    store
+        .read(|tx| {
+            tx.conn
+                .query_row(sql, [key], |r| r.get::<_, String>(0))
+                .map_err(StoreError::from)
+        })
+        .unwrap()
 }

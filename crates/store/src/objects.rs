@@ -3,7 +3,7 @@
 use rusqlite::{OptionalExtension, params, types::Value as SqlValue};
 use serde_json::Value;
 
-use crate::{Scope, StoreError, Tx};
+use crate::{Scope, StoreError, Tx, documents};
 
 /// An object to insert. Its document is anything that serialises to the wire JSON
 /// (usually a `Value`; an event borrows the object it carries instead of copying it).
@@ -82,7 +82,7 @@ impl Tx<'_> {
         scope: &Scope,
         obj: &NewObject<'_, D>,
     ) -> Result<(), StoreError> {
-        let doc = serde_json::to_string(obj.doc)?;
+        let doc = documents::encode(obj.doc)?;
         let private = obj.private.map(serde_json::to_string).transpose()?;
         self.conn.prepare_cached("INSERT INTO objects (id, account, livemode, kind, created, ref1, ref2, doc, private)
              VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)")?.execute(
@@ -112,7 +112,7 @@ impl Tx<'_> {
         private: Option<&Value>,
     ) -> Result<(), StoreError> {
         let (doc, private) = (
-            serde_json::to_string(doc)?,
+            documents::encode(doc)?,
             private.map(serde_json::to_string).transpose()?,
         );
         let n = self.conn.prepare_cached("UPDATE objects SET ref1 = ?4, ref2 = ?5, doc = ?6, private = COALESCE(?7, private) WHERE id = ?1 AND account = ?2 AND livemode = ?3")?.execute(
@@ -135,7 +135,7 @@ impl Tx<'_> {
                 id,
                 scope.account,
                 scope.livemode,
-                serde_json::to_string(doc)?
+                documents::encode(doc)?
             ])?;
         Ok(())
     }
@@ -152,11 +152,11 @@ impl Tx<'_> {
             scope,
             kind,
             id,
-            |r| Ok((r.get::<_, String>(0)?, r.get::<_, Option<String>>(1)?)),
+            |r| Ok((r.get::<_, SqlValue>(0)?, r.get::<_, Option<String>>(1)?)),
         )?;
         row.map(|(doc, private)| {
             Ok(StoredObject {
-                doc: serde_json::from_str(&doc)?,
+                doc: documents::decode(doc)?,
                 private: parse_private(private)?,
             })
         })
@@ -244,13 +244,15 @@ impl Tx<'_> {
         };
         let mut stmt = self.conn.prepare_cached(&sql)?;
         let docs = stmt
-            .query_map(rusqlite::params_from_iter(args), |r| r.get::<_, String>(0))?
+            .query_map(rusqlite::params_from_iter(args), |r| {
+                r.get::<_, SqlValue>(0)
+            })?
             .collect::<Result<Vec<_>, _>>()?;
         let has_more = docs.len() > q.limit as usize;
         let mut data = docs
             .into_iter()
             .take(q.limit as usize)
-            .map(|d| serde_json::from_str(&d))
+            .map(documents::decode)
             .collect::<Result<Vec<Value>, _>>()?;
         if q.ending_before.is_some() {
             data.reverse();
@@ -518,6 +520,63 @@ mod tests {
             .unwrap()
             .unwrap();
         assert_eq!(ids(&page), ["cus_old"]);
+    }
+
+    /// Documents are stored compressed (see `documents`); a store written before that
+    /// keeps its documents as JSON text, read and listed beside the new ones, and
+    /// compressed when next written.
+    #[test]
+    fn documents_are_stored_compressed_and_text_ones_from_before_are_still_read() {
+        let (_dir, store) = crate::scratch_store();
+        let s = scope("acct_a");
+        store
+            .write(|tx| {
+                insert(tx, &s, "cus_new", 2, None);
+                tx.conn.execute(
+                    "INSERT INTO objects (id, account, livemode, kind, created, doc)
+                     VALUES ('cus_old', 'acct_a', 0, 'customer', 1, '{\"id\":\"cus_old\",\"created\":1}')",
+                    [],
+                )?;
+                Ok::<_, StoreError>(())
+            })
+            .unwrap();
+        let stored = |id: &str| {
+            crate::storage_class(&store, "SELECT typeof(doc) FROM objects WHERE id = ?1", id)
+        };
+        assert_eq!(
+            (stored("cus_new").as_str(), stored("cus_old").as_str()),
+            ("blob", "text")
+        );
+        let (old, page) = store
+            .read(|tx| {
+                let old = tx.get_object(&s, "customer", "cus_old")?.unwrap();
+                let query = ListQuery {
+                    kind: "customer",
+                    limit: 10,
+                    ..Default::default()
+                };
+                Ok::<_, StoreError>((old, tx.list_objects(&s, &query)?.unwrap()))
+            })
+            .unwrap();
+        assert_eq!(old.doc, json!({ "id": "cus_old", "created": 1 }));
+        assert_eq!(ids(&page), ["cus_new", "cus_old"]);
+        store
+            .write(|tx| {
+                tx.update_object(
+                    &s,
+                    "cus_old",
+                    (None, None),
+                    &json!({ "id": "cus_old", "created": 1, "name": "Jenny" }),
+                    None,
+                )
+            })
+            .unwrap();
+        assert_eq!(stored("cus_old"), "blob");
+        let old = store
+            .read(|tx| tx.get_object(&s, "customer", "cus_old"))
+            .unwrap()
+            .unwrap();
+        assert_eq!(old.doc["name"], "Jenny");
     }
 
     /// A request stamps `created` when it starts, so a request that started a second

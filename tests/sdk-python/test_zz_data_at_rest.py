@@ -91,28 +91,37 @@ def _copied(db: Path, td: str) -> Path:
     return Path(td) / db.name
 
 
+# Every column the store keeps compressed (crates/store/src/documents.rs), by table.
+COMPRESSED_COLUMNS = (("objects", "id", "doc"), ("idempotency", "key", "body"), ("risk_attempts", "charge", "signals"))
+
+
 def test_no_pan_in_stored_documents(gw):
     gw.stop()
     dictionary = DOCUMENT_DICTIONARY.read_bytes()
     with tempfile.TemporaryDirectory() as td:
         con = sqlite3.connect(str(_copied(gw.store_path, td)))
         try:
-            rows = con.execute("SELECT id, doc FROM objects").fetchall()
+            rows = {table: con.execute(f"SELECT {key}, {column} FROM {table} WHERE {column} IS NOT NULL").fetchall()
+                    for table, key, column in COMPRESSED_COLUMNS}
         finally:
             con.close()
-    compressed, found = 0, {}
-    for object_id, doc in rows:
-        if isinstance(doc, bytes):
-            assert doc[:1] == b"\x01", f"{object_id}: unknown document format {doc[:1]!r}"
-            text = lz4.block.decompress(doc[1:], dict=dictionary).decode()
-            compressed += 1
-        else:
-            text = doc
-        json.loads(text)
-        hits = [f"…{pan[-4:]}" for pan in T.ALL_PANS if pan in text]
-        if hits:
-            found[object_id] = hits
-    assert compressed > len(T.ALL_PANS), f"only {compressed} of {len(rows)} documents are stored compressed"
+    compressed, found = {}, {}
+    for table, values in rows.items():
+        compressed[table] = 0
+        for key, value in values:
+            if isinstance(value, bytes):
+                assert value[:1] == b"\x01", f"{table} {key}: unknown document format {value[:1]!r}"
+                text = lz4.block.decompress(value[1:], dict=dictionary).decode()
+                compressed[table] += 1
+            else:
+                text = value
+            json.loads(text)
+            hits = [f"…{pan[-4:]}" for pan in T.ALL_PANS if pan in text]
+            if hits:
+                found[f"{table} {key}"] = hits
+    for table, count in compressed.items():
+        assert count > 0 and count == len(rows[table]), \
+            f"{table}: {count} of {len(rows[table])} values are stored compressed"
     assert not found, f"card numbers in stored documents: {found}"
 
 

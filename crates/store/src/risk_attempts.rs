@@ -1,10 +1,10 @@
 //! Payment attempts as the risk engine saw them: what its velocity counters are
 //! rebuilt from after a restart, and what a new rule is replayed on in a dry run.
 
-use rusqlite::params;
+use rusqlite::{params, types::Value as SqlValue};
 use serde_json::Value;
 
-use crate::{Scope, StoreError, Tx};
+use crate::{Scope, StoreError, Tx, documents};
 
 /// One recorded attempt.
 #[derive(Debug, Clone, PartialEq)]
@@ -19,7 +19,8 @@ pub struct RiskAttempt {
     pub declined: bool,
     /// What the velocity counters count it under (JSON object).
     pub keys: Value,
-    /// The attribute values rules were evaluated on (JSON object).
+    /// The attribute values rules were evaluated on (JSON object; stored compressed
+    /// like an object's document, see `documents`).
     pub signals: Value,
 }
 
@@ -38,7 +39,7 @@ impl Tx<'_> {
                 attempt.charge,
                 attempt.declined,
                 serde_json::to_string(&attempt.keys)?,
-                serde_json::to_string(&attempt.signals)?,
+                documents::encode(&attempt.signals)?,
             ])?;
         Ok(())
     }
@@ -51,7 +52,7 @@ impl Tx<'_> {
         since: i64,
         limit: u32,
     ) -> Result<Vec<RiskAttempt>, StoreError> {
-        let row = |r: &rusqlite::Row<'_>| -> rusqlite::Result<(String, bool, i64, String, bool, String, String)> {
+        let row = |r: &rusqlite::Row<'_>| -> rusqlite::Result<(String, bool, i64, String, bool, String, SqlValue)> {
             Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?, r.get(5)?, r.get(6)?))
         };
         let columns =
@@ -78,7 +79,7 @@ impl Tx<'_> {
                     charge,
                     declined,
                     keys: serde_json::from_str(&keys)?,
-                    signals: serde_json::from_str(&signals)?,
+                    signals: documents::decode(signals)?,
                 })
             })
             .collect()
@@ -154,5 +155,50 @@ mod tests {
             store.write(|tx| tx.prune_risk_attempts(250, 10)).unwrap(),
             0
         );
+    }
+
+    /// Signals are stored compressed; those stored as text before are still read.
+    #[test]
+    fn signals_are_stored_compressed_and_text_ones_from_before_are_still_read() {
+        let (_dir, store) = crate::scratch_store();
+        let scope = Scope {
+            account: "acct_a".into(),
+            livemode: false,
+        };
+        let signals = json!({"amount_in_usd": 20.0, "declined_charges_per_card_number_daily": 0.0});
+        let attempt = |charge: &str| RiskAttempt {
+            scope: scope.clone(),
+            at: 100,
+            charge: charge.into(),
+            declined: false,
+            keys: json!({"card": "fp"}),
+            signals: signals.clone(),
+        };
+        store
+            .write(|tx| {
+                tx.insert_risk_attempt(&attempt("ch_new"))?;
+                tx.insert_risk_attempt(&attempt("ch_old"))?;
+                tx.conn.execute(
+                    "UPDATE risk_attempts SET signals = ?1 WHERE charge = 'ch_old'",
+                    [signals.to_string()],
+                )?;
+                Ok::<_, StoreError>(())
+            })
+            .unwrap();
+        let class = |charge: &str| {
+            crate::storage_class(
+                &store,
+                "SELECT typeof(signals) FROM risk_attempts WHERE charge = ?1",
+                charge,
+            )
+        };
+        assert_eq!(
+            (class("ch_new").as_str(), class("ch_old").as_str()),
+            ("blob", "text")
+        );
+        let read = store
+            .read(|tx| tx.risk_attempts_since(Some(&scope), 0, 10))
+            .unwrap();
+        assert_eq!(read, [attempt("ch_new"), attempt("ch_old")]);
     }
 }

@@ -9,7 +9,8 @@
 //! document of each common kind, LZ4 keeps only what differs: ids, amounts, times.
 //! A charge becomes ~250 bytes instead of ~1,800.
 //!
-//! Idempotency records keep the answer they replay the same way.
+//! Idempotency records keep the answer they replay the same way, and risk attempts the
+//! signals their rules saw.
 //!
 //! The stored value says how to read it:
 //! - TEXT: the JSON itself (documents written before compression, and what an operator

@@ -1,20 +1,19 @@
-//! How an object's wire document is kept: compressed with LZ4 against a fixed
-//! dictionary of typical documents.
+//! How the store keeps JSON documents: compressed with LZ4 against a fixed dictionary
+//! of typical documents.
 //!
 //! A document is JSON of a few hundred bytes to ~2 KB, and most of it is key names and
-//! `null`s that every document of its kind repeats. Stored as text, a payment's seven
-//! documents were most of the bytes each commit wrote to the log (an event alone is a
-//! 2 KB page), and those bytes, not the number of rows, were the largest cost in the
-//! store's write path (docs/PERFORMANCE.md). Against a dictionary that holds one
-//! document of each common kind, LZ4 keeps only what differs: ids, amounts, times.
-//! A charge becomes ~250 bytes instead of ~1,800.
+//! `null`s that every document of its kind repeats. Stored as text, a payment's
+//! documents were ~12 KB, most of the bytes each commit wrote to the log (an event
+//! alone filled a 2 KB page). Against a dictionary that holds one document of each
+//! common kind, LZ4 keeps little more than what differs: ids, amounts, times. A charge
+//! becomes ~250 bytes instead of ~1,800; a commit writes fewer pages, and the gateway
+//! made 5–7% more payments a second (docs/PERFORMANCE.md).
 //!
-//! Idempotency records keep the answer they replay the same way, and risk attempts the
-//! signals their rules saw.
+//! Objects' wire documents are kept this way, and so are the answers idempotency
+//! records replay and the signals risk attempts were judged on.
 //!
 //! The stored value says how to read it:
-//! - TEXT: the JSON itself (documents written before compression, and what an operator
-//!   may still write by hand);
+//! - TEXT: the JSON itself (what versions before compression wrote);
 //! - BLOB: a format byte ([`FORMAT_LZ4_V1`]), the JSON's length (little-endian u32),
 //!   then the LZ4 block compressed with [`DICTIONARY_V1`].
 //!

@@ -50,15 +50,13 @@ pub(crate) fn encode<D: serde::Serialize + ?Sized>(doc: &D) -> Result<Vec<u8>, S
 
 /// Compresses JSON text for storage (an idempotency record's answer, say).
 pub(crate) fn compress(json: &[u8]) -> Result<Vec<u8>, StoreError> {
-    let len = u32::try_from(json.len())
-        .ok()
-        .filter(|&n| n as usize <= MAX_DOCUMENT_BYTES)
-        .ok_or_else(|| {
-            StoreError::new(format!(
-                "a document of {} bytes is longer than the {MAX_DOCUMENT_BYTES} a document may be",
-                json.len()
-            ))
-        })?;
+    if json.len() > MAX_DOCUMENT_BYTES {
+        return Err(StoreError::new(format!(
+            "a document of {} bytes is longer than the {MAX_DOCUMENT_BYTES} a document may be",
+            json.len()
+        )));
+    }
+    let len = json.len() as u32; // at most MAX_DOCUMENT_BYTES
     let mut out = vec![0u8; HEADER + lz4_flex::block::get_maximum_output_size(json.len())];
     out[0] = FORMAT_LZ4_V1;
     out[1..HEADER].copy_from_slice(&len.to_le_bytes());
@@ -80,8 +78,7 @@ pub(crate) fn decode(stored: SqlValue) -> Result<Value, StoreError> {
 pub(crate) fn decode_text(stored: SqlValue) -> Result<String, StoreError> {
     match stored {
         SqlValue::Text(json) => Ok(json),
-        SqlValue::Blob(bytes) => String::from_utf8(decompress(&bytes)?)
-            .map_err(|e| StoreError::new(format!("a stored document is damaged: {e}"))),
+        SqlValue::Blob(bytes) => String::from_utf8(decompress(&bytes)?).map_err(damaged),
         other => Err(StoreError::new(format!(
             "a stored document is {}, neither text nor a compressed document",
             other.data_type()
@@ -89,8 +86,12 @@ pub(crate) fn decode_text(stored: SqlValue) -> Result<String, StoreError> {
     }
 }
 
+/// A stored value that cannot be read back, and why.
+fn damaged(why: impl std::fmt::Display) -> StoreError {
+    StoreError::new(format!("a stored document is damaged: {why}"))
+}
+
 fn decompress(bytes: &[u8]) -> Result<Vec<u8>, StoreError> {
-    let damaged = |why: String| StoreError::new(format!("a stored document is damaged: {why}"));
     let (header, compressed) = bytes
         .split_at_checked(HEADER)
         .ok_or_else(|| damaged(format!("{} bytes, shorter than its header", bytes.len())))?;
@@ -103,7 +104,7 @@ fn decompress(bytes: &[u8]) -> Result<Vec<u8>, StoreError> {
     }
     let mut json = vec![0u8; len];
     let written = lz4_flex::block::decompress_into_with_dict(compressed, &mut json, DICTIONARY_V1)
-        .map_err(|e| damaged(e.to_string()))?;
+        .map_err(damaged)?;
     if written != len {
         return Err(damaged(format!("{written} bytes where it claims {len}")));
     }

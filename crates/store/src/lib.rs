@@ -4,8 +4,9 @@
 //! compressed: see `documents`) plus a private document for state that is never shown
 //! (processor references, challenge tokens), with a few indexed columns for the lookups
 //! the API makes: by id, by kind in creation order, and by one or two references (a
-//! PaymentIntent's customer, an event's type). A state change and the events it causes are written in one
-//! transaction ([`Store::write`]), so an acknowledged change never lacks its event.
+//! PaymentIntent's customer, an event's type). A state change and the events it causes
+//! are written in one transaction ([`Store::write`]), so an acknowledged change never
+//! lacks its event.
 //!
 //! The embedded backend is SQLite in WAL mode with `synchronous=FULL`: a commit is on
 //! disk before the API answers.

@@ -492,14 +492,12 @@ fn process(app: &App, call: Call, request: &Incoming<'_>, request_id: &str) -> A
 
     if let Some(claim) = &claim {
         let stored = if is_kept(answer.status) {
-            unit.write(|tx| {
-                tx.complete_idempotency_key(
-                    &caller.scope,
-                    &claim.key_use(),
-                    answer.status,
-                    &answer.body,
-                )
-            })
+            unit.complete_idempotency_key(
+                &caller.scope,
+                &claim.key_use(),
+                answer.status,
+                &answer.body,
+            )
         } else if ctx.claimed.get() {
             unit.write(|tx| tx.release_idempotency_key(&caller.scope, &claim.key))
         } else {

@@ -205,6 +205,17 @@ impl Unit<'_> {
         self.db.write_in(self, f)
     }
 
+    /// Runs one statement as one of the unit's writes, like [`Unit::write`] but without
+    /// a savepoint: a statement is atomic by itself (if it fails, SQLite undoes what it
+    /// changed), so the two extra statements a savepoint takes, and the copies of the
+    /// pages it journals, are saved. Returns how many rows the statement changed.
+    pub fn execute<E>(&self, sql: &str, params: impl rusqlite::Params) -> Result<usize, E>
+    where
+        E: From<rusqlite::Error> + From<CommitFailed>,
+    {
+        self.db.execute_in(self, sql, params)
+    }
+
     /// Returns once every write of the unit is committed: visible to readers.
     pub fn commit(&self) -> Result<(), CommitFailed> {
         self.db.commit_unit(self)
@@ -396,17 +407,30 @@ impl Database {
         Ok(value)
     }
 
-    /// Runs `f` as part of a group commit and returns once it is committed: visible to
-    /// readers, and on disk at the next flush (the background checkpoint syncs the log
-    /// too). For a write whose durability may lag its answer by a moment.
-    pub fn write_unflushed<T, E>(&self, f: impl FnOnce(&Connection) -> Result<T, E>) -> Result<T, E>
+    /// [`Database::write`] for one statement: without a savepoint ([`Unit::execute`]).
+    /// Returns how many rows it changed.
+    pub fn execute<E>(&self, sql: &str, params: impl rusqlite::Params) -> Result<usize, E>
     where
         E: From<rusqlite::Error> + From<CommitFailed>,
     {
         let unit = self.unit();
-        let value = unit.write(f)?;
+        let changed = unit.execute::<E>(sql, params)?;
+        unit.flush()?;
+        Ok(changed)
+    }
+
+    /// Runs one statement ([`Unit::execute`]) as part of a group commit and returns
+    /// once it is committed: visible to readers, and on disk at the next flush (the
+    /// background checkpoint syncs the log too). For a write whose durability may lag
+    /// its answer by a moment. Returns how many rows it changed.
+    pub fn execute_unflushed<E>(&self, sql: &str, params: impl rusqlite::Params) -> Result<usize, E>
+    where
+        E: From<rusqlite::Error> + From<CommitFailed>,
+    {
+        let unit = self.unit();
+        let changed = unit.execute::<E>(sql, params)?;
         unit.commit()?;
-        Ok(value)
+        Ok(changed)
     }
 
     /// Returns once every write made so far (by any unit, committed or in the open
@@ -428,11 +452,9 @@ impl Database {
         }
     }
 
-    fn write_in<T, E>(
-        &self,
-        unit: &Unit<'_>,
-        f: impl FnOnce(&Connection) -> Result<T, E>,
-    ) -> Result<T, E>
+    /// Locks the writer for one of `unit`'s writes, with the group transaction open:
+    /// the lock, the transaction's epoch and when it was opened.
+    fn writer_for<E>(&self, unit: &Unit<'_>) -> Result<(MutexGuard<'_, Writer>, u64, Instant), E>
     where
         E: From<rusqlite::Error> + From<CommitFailed>,
     {
@@ -445,6 +467,50 @@ impl Database {
             w.members = 0;
         }
         let (epoch, opened) = w.open.expect("a transaction is open");
+        Ok((w, epoch, opened))
+    }
+
+    /// After one of `unit`'s writes (`succeeded`: it is part of the open transaction):
+    /// counts it, and commits the transaction once it is full or old enough.
+    fn wrote(&self, w: &mut Writer, unit: &Unit<'_>, epoch: u64, opened: Instant, succeeded: bool) {
+        if succeeded {
+            w.members += 1;
+            unit.joined(epoch);
+        }
+        // A transaction is committed when a flush needs it, or when it is this full
+        // or this old; its writers do not wait for that.
+        if w.members >= MAX_BATCH || opened.elapsed() >= MAX_BATCH_AGE {
+            self.commit(w, epoch);
+        }
+    }
+
+    fn execute_in<E>(
+        &self,
+        unit: &Unit<'_>,
+        sql: &str,
+        params: impl rusqlite::Params,
+    ) -> Result<usize, E>
+    where
+        E: From<rusqlite::Error> + From<CommitFailed>,
+    {
+        let (mut w, epoch, opened) = self.writer_for::<E>(unit)?;
+        let outcome = w
+            .conn
+            .prepare_cached(sql)
+            .and_then(|mut statement| statement.execute(params));
+        self.wrote(&mut w, unit, epoch, opened, outcome.is_ok());
+        Ok(outcome?)
+    }
+
+    fn write_in<T, E>(
+        &self,
+        unit: &Unit<'_>,
+        f: impl FnOnce(&Connection) -> Result<T, E>,
+    ) -> Result<T, E>
+    where
+        E: From<rusqlite::Error> + From<CommitFailed>,
+    {
+        let (mut w, epoch, opened) = self.writer_for::<E>(unit)?;
         run(&w.conn, "SAVEPOINT writer")?;
         let outcome = catch_unwind(AssertUnwindSafe(|| f(&w.conn)));
         let succeeded = matches!(outcome, Ok(Ok(_)));
@@ -453,15 +519,7 @@ impl Database {
         } else {
             run(&w.conn, "ROLLBACK TO writer").and_then(|()| run(&w.conn, "RELEASE writer"))
         };
-        if succeeded && closed.is_ok() {
-            w.members += 1;
-            unit.joined(epoch);
-        }
-        // A transaction is committed when a flush needs it, or when it is this full
-        // or this old; its writers do not wait for that.
-        if w.members >= MAX_BATCH || opened.elapsed() >= MAX_BATCH_AGE {
-            self.commit(&mut w, epoch);
-        }
+        self.wrote(&mut w, unit, epoch, opened, succeeded && closed.is_ok());
         drop(w);
         let value = match outcome {
             Err(panic) => resume_unwind(panic),
@@ -596,6 +654,23 @@ impl Database {
                 !covered
             });
         }
+    }
+
+    /// Runs `f` on the write connection, between writes: it sees every write made so
+    /// far, including those of the open group transaction, which are not committed
+    /// yet and may not reach the disk. `f` must only read.
+    ///
+    /// Cheaper than [`Database::read`] for a lookup or two: a read connection finds the
+    /// log changed at the start of nearly every read transaction and reads its pages
+    /// again, while the write connection's pages are always current. For data whose
+    /// readers never act on a write before it is flushed (the vault's cards: a
+    /// PaymentMethod is stored only once its card is on disk).
+    pub fn read_latest<T, E: From<rusqlite::Error>>(
+        &self,
+        f: impl FnOnce(&Connection) -> Result<T, E>,
+    ) -> Result<T, E> {
+        let w = self.lock_writer();
+        f(&w.conn)
     }
 
     /// Runs `f` on a read-only snapshot of committed data.
@@ -962,6 +1037,72 @@ mod tests {
         assert_eq!(count(&db), 3);
         unit.flush().unwrap();
         assert!(db.durable.load(Ordering::SeqCst) >= unit.last.load(Ordering::SeqCst));
+    }
+
+    #[test]
+    fn a_statement_executed_alone_fails_alone_and_counts_its_rows() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = Database::open(
+            &dir.path().join("t.db"),
+            "CREATE TABLE k (id INTEGER PRIMARY KEY, v INTEGER NOT NULL)",
+        )
+        .unwrap();
+        let unit = db.unit();
+        let other = db.unit();
+        assert_eq!(
+            unit.execute::<E>("INSERT INTO k (id, v) VALUES (1, 1), (2, 2)", [])
+                .unwrap(),
+            2
+        );
+        other
+            .execute::<E>("INSERT INTO k (id, v) VALUES (?1, ?2)", [3, 3])
+            .unwrap();
+        // Fails on its second row: its first is undone with it, and no one else's write.
+        let failed = unit.execute::<E>("INSERT INTO k (id, v) VALUES (4, 4), (1, 5)", []);
+        assert!(matches!(failed, Err(E::Sql(_))));
+        assert_eq!(
+            unit.execute::<E>("UPDATE k SET v = v + 10 WHERE id <= 2", [])
+                .unwrap(),
+            2
+        );
+        unit.flush().unwrap();
+        other.flush().unwrap();
+        let rows: Vec<(i64, i64)> = db
+            .read(|c| {
+                c.prepare("SELECT id, v FROM k ORDER BY id")?
+                    .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?
+                    .collect::<Result<_, _>>()
+            })
+            .unwrap();
+        assert_eq!(rows, [(1, 11), (2, 12), (3, 3)]);
+        // With and without a flush of its own.
+        db.execute::<E>("INSERT INTO k (id, v) VALUES (5, 5)", [])
+            .unwrap();
+        db.execute_unflushed::<E>("DELETE FROM k WHERE id = 5", [])
+            .unwrap();
+        assert!(
+            db.execute::<E>("INSERT INTO k (id) VALUES (6)", [])
+                .is_err()
+        );
+        let n: i64 = db
+            .read(|c| c.query_row("SELECT count(*) FROM k", [], |r| r.get(0)))
+            .unwrap();
+        assert_eq!(n, 3);
+    }
+
+    #[test]
+    fn the_latest_reads_see_writes_not_yet_committed() {
+        let (_dir, db) = db();
+        let unit = db.unit();
+        insert(&unit, 1);
+        let latest = |db: &Database| {
+            db.read_latest(|c| c.query_row("SELECT count(*) FROM t", [], |r| r.get::<_, i64>(0)))
+                .unwrap()
+        };
+        assert_eq!(latest(&db), 1);
+        assert_eq!(count(&db), 0, "a snapshot sees only what is committed");
+        unit.flush().unwrap();
+        assert_eq!((latest(&db), count(&db)), (1, 1));
     }
 
     #[test]

@@ -2,7 +2,7 @@
 
 use rusqlite::{OptionalExtension, params, types::Value as SqlValue};
 
-use crate::{Scope, StoreError, Tx, documents};
+use crate::{Scope, StoreError, Tx, Unit, documents};
 
 /// A request still marked in flight after this many seconds was abandoned by a
 /// process that died; the key may be claimed again. (At once, when the process
@@ -63,6 +63,47 @@ impl KeyUse<'_> {
             self.at - ABANDONED_AFTER_SECS
         }
     }
+}
+
+/// Stores a request's answer, over its claim if it has one.
+const COMPLETE_KEY: &str = "INSERT INTO idempotency (account, livemode, key, request_hash, endpoint, started_at, status, body) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8) \
+     ON CONFLICT (account, livemode, key) DO UPDATE SET status = excluded.status, body = excluded.body";
+
+impl Unit<'_> {
+    /// [`Tx::complete_idempotency_key`] as a write of its own, the last of a request's:
+    /// the answer is compressed before the store's write lock is taken, and the one
+    /// statement needs no savepoint.
+    pub fn complete_idempotency_key(
+        &self,
+        scope: &Scope,
+        u: &KeyUse<'_>,
+        status: u16,
+        body: &str,
+    ) -> Result<(), StoreError> {
+        let body = documents::compress(body.as_bytes())?;
+        self.inner
+            .execute::<StoreError>(COMPLETE_KEY, complete_key_params(scope, u, status, &body))?;
+        Ok(())
+    }
+}
+
+/// The parameters of [`COMPLETE_KEY`], with the answer as stored.
+fn complete_key_params<'a>(
+    scope: &'a Scope,
+    u: &'a KeyUse<'_>,
+    status: u16,
+    stored_body: &'a [u8],
+) -> impl rusqlite::Params + 'a {
+    (
+        &scope.account,
+        scope.livemode,
+        u.key,
+        u.request_hash,
+        u.endpoint,
+        u.at,
+        status,
+        stored_body,
+    )
 }
 
 impl Tx<'_> {
@@ -166,10 +207,10 @@ impl Tx<'_> {
         status: u16,
         body: &str,
     ) -> Result<(), StoreError> {
-        self.conn.prepare_cached(
-            "INSERT INTO idempotency (account, livemode, key, request_hash, endpoint, started_at, status, body) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8) \
-             ON CONFLICT (account, livemode, key) DO UPDATE SET status = excluded.status, body = excluded.body",
-        )?.execute(params![scope.account, scope.livemode, u.key, u.request_hash, u.endpoint, u.at, status, documents::compress(body.as_bytes())?])?;
+        let body = documents::compress(body.as_bytes())?;
+        self.conn
+            .prepare_cached(COMPLETE_KEY)?
+            .execute(complete_key_params(scope, u, status, &body))?;
         Ok(())
     }
 

@@ -211,13 +211,11 @@ impl Vault {
             )
         });
         self.db
-            .write(|conn| {
-                conn.prepare_cached("INSERT INTO cards (payment_method, account, data_key, pan_ct, cvc_ct, exp_month, exp_year, created_at)
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)")?.execute(
-                    params![payment_method, account, key_id, pan_ct, cvc_ct, exp.0, exp.1, now()],
-                )
-                .map_err(DbError::from)
-            })
+            .execute::<DbError>(
+                "INSERT INTO cards (payment_method, account, data_key, pan_ct, cvc_ct, exp_month, exp_year, created_at)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+                params![payment_method, account, key_id, pan_ct, cvc_ct, exp.0, exp.1, now()],
+            )
             .map_err(|e| TokenizeError::Unavailable(e.0))?;
         Ok(facts)
     }
@@ -228,9 +226,13 @@ impl Vault {
         account: &str,
         payment_method: &str,
     ) -> Result<(CardNumber, Option<Cvc>, u32, u32), VaultError> {
+        // On the write connection: its pages are current, where a read connection would
+        // read the card's pages again (the log changes between nearly any two reads).
+        // A card is on disk before its PaymentMethod exists, and the CVC's erasure is
+        // seen here as soon as it is made.
         let row = self
             .db
-            .read(|conn| {
+            .read_latest(|conn| {
                 conn.prepare_cached("SELECT data_key, pan_ct, cvc_ct, exp_month, exp_year FROM cards WHERE payment_method = ?1 AND account = ?2")?.query_row(
                     params![payment_method, account],
                     |r| {
@@ -326,13 +328,10 @@ impl CardVault for Vault {
             // PCI DSS 3.3.1: no CVC is kept once an authorization has been decided. The
             // erasure is committed now and reaches the disk with the next flush or the
             // background checkpoint's log sync (within a fraction of a second).
-            let erased = self.db.write_unflushed(|conn| {
-                conn.prepare_cached(
-                    "UPDATE cards SET cvc_ct = NULL WHERE payment_method = ?1 AND account = ?2",
-                )?
-                .execute(params![payment_method, account])
-                .map_err(DbError::from)
-            });
+            let erased = self.db.execute_unflushed::<DbError>(
+                "UPDATE cards SET cvc_ct = NULL WHERE payment_method = ?1 AND account = ?2",
+                params![payment_method, account],
+            );
             // The processor has decided: its answer stands, or the payment would be
             // recorded as failed when it was authorized. The CVC expiry erases what is
             // left (`cvc_ttl_seconds`, checked every minute).

@@ -52,6 +52,13 @@ pub fn object_id(prefix: &str) -> String {
     object_id_at(prefix, millis)
 }
 
+/// Whether `id` has the shape of an id [`object_id`] makes with `prefix` (it may still
+/// name nothing).
+pub fn is_object_id(prefix: &str, id: &str) -> bool {
+    id.strip_prefix(prefix)
+        .is_some_and(|rest| rest.len() == ID_LEN && rest.bytes().all(|c| c.is_ascii_alphanumeric()))
+}
+
 fn object_id_at(prefix: &str, millis: u64) -> String {
     let mut id = String::with_capacity(prefix.len() + ID_LEN);
     id.push_str(prefix);
@@ -96,6 +103,17 @@ mod tests {
         assert!(ids.iter().all(|id| id.len() == 27));
         // The random part differs between two ids made in the same millisecond.
         assert_ne!(object_id_at("ch_", 5)[10..], object_id_at("ch_", 5)[10..]);
+    }
+
+    #[test]
+    fn ids_are_told_from_other_names() {
+        let id = object_id("pm_");
+        assert!(is_object_id("pm_", &id));
+        assert!(!is_object_id("pi_", &id));
+        assert!(!is_object_id("pm_", "pm_card_visa"));
+        assert!(!is_object_id("pm_", &id[..id.len() - 1]));
+        assert!(!is_object_id("pm_", &format!("{id}0")));
+        assert!(!is_object_id("pm_", &format!("pm_{}-", &id[3..26])));
     }
 
     #[test]

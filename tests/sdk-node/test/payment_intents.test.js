@@ -364,6 +364,58 @@ test('list with customer filter and created filter', async () => {
   );
 });
 
+test('an unknown payment method is refused alike whether or not it is shaped like an id', async () => {
+  // A name shaped like Tessera's ids (pm_ and 24 letters or digits) is looked up in the
+  // confirmation's own write; any other name is looked up before it.
+  for (const [i, id] of ['pm_doesnotexist0000000000000000', 'pm_0000000AAAAAAAAAAAAAAAAA'].entries()) {
+    const amount = 4321 + i;
+    const onCreate = await expectStripeError(
+      gw.stripe.paymentIntents.create({ amount, currency: 'usd', payment_method: id, confirm: true }),
+      E.StripeInvalidRequestError,
+    );
+    assert.equal(onCreate.code, 'resource_missing');
+    assert.equal(onCreate.param, 'payment_method');
+    // Named as resolving it before the write names it (a name holding a card-number-like
+    // run of digits is never echoed).
+    assert.match(onCreate.message, /^No such payment_method: '/);
+    // The intent was still created, as when creating and confirming are two calls.
+    const recent = await gw.stripe.paymentIntents.list({ limit: 20 });
+    const created = recent.data.find((pi) => pi.amount === amount);
+    assert.ok(created, `an intent of ${amount} was created`);
+    assert.equal(created.status, 'requires_payment_method');
+    assert.equal(created.latest_charge, null);
+
+    const onConfirm = await expectStripeError(
+      gw.stripe.paymentIntents.confirm(created.id, { payment_method: id }),
+      E.StripeInvalidRequestError,
+    );
+    assert.equal(onConfirm.code, 'resource_missing');
+    assert.equal(onConfirm.param, 'payment_method');
+    assert.equal(onConfirm.message, onCreate.message);
+    const after = await gw.stripe.paymentIntents.retrieve(created.id);
+    assert.equal(after.status, 'requires_payment_method');
+    assert.equal(after.payment_method, null);
+  }
+
+  // Before anything about the intent: a succeeded one refuses a second confirmation for
+  // its state, but an unknown payment method is named first.
+  const pm = await createCardPM(gw.stripe, '4242424242424242');
+  const paid = await gw.stripe.paymentIntents.create({
+    amount: 1000,
+    currency: 'usd',
+    payment_method: pm.id,
+    confirm: true,
+  });
+  assert.equal(paid.status, 'succeeded');
+  for (const id of ['pm_doesnotexist0000000000000000', 'pm_0000000AAAAAAAAAAAAAAAAA']) {
+    const err = await expectStripeError(
+      gw.stripe.paymentIntents.confirm(paid.id, { payment_method: id }),
+      E.StripeInvalidRequestError,
+    );
+    assert.equal(err.code, 'resource_missing', `${id}: ${err.message}`);
+  }
+});
+
 test('confirm on create with an unknown payment method fails with resource_missing', async () => {
   const err = await expectStripeError(
     gw.stripe.paymentIntents.create({

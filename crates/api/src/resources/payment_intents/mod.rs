@@ -284,7 +284,7 @@ pub(crate) fn create(ctx: &Ctx<'_>, p: &mut Params) -> Outcome<Value> {
         // Created and fenced for its first attempt in one write. A payment method or
         // confirmation that is refused still leaves the intent created, as when the
         // two were separate steps: the fence writes nothing unless it succeeds.
-        let new_pm = confirm_request.payment_method(ctx);
+        let new_pm = confirm_request.payment_method_id(ctx);
         let fenced = ctx.write(move |tx| {
             // The intent as just stored: no need to read it back.
             let stored = insert_new(tx, ctx, doc)?;
@@ -293,7 +293,7 @@ pub(crate) fn create(ctx: &Ctx<'_>, p: &mut Params) -> Outcome<Value> {
                     tx,
                     ctx,
                     stored,
-                    pm.as_ref(),
+                    pm.as_deref(),
                     &confirm_request,
                     confirm::AttemptKind::New,
                 ),

@@ -45,11 +45,55 @@ const MAX_DOCUMENT_BYTES: usize = 16 << 20;
 
 /// Serialises `doc` and compresses it for storage.
 pub(crate) fn encode<D: serde::Serialize + ?Sized>(doc: &D) -> Result<Vec<u8>, StoreError> {
-    compress(&serde_json::to_vec(doc)?)
+    SCRATCH.with_borrow_mut(|scratch| {
+        let Scratch { json, compressed } = scratch;
+        json.clear();
+        serde_json::to_writer(&mut *json, doc)?;
+        let stored = compress_with(json, compressed);
+        scratch.trim();
+        stored
+    })
 }
 
 /// Compresses JSON text for storage (an idempotency record's answer, say).
 pub(crate) fn compress(json: &[u8]) -> Result<Vec<u8>, StoreError> {
+    SCRATCH.with_borrow_mut(|scratch| {
+        let stored = compress_with(json, &mut scratch.compressed);
+        scratch.trim();
+        stored
+    })
+}
+
+thread_local! {
+    /// Each thread's buffers for the document it encodes, kept from one document to the
+    /// next: the JSON grows as it is written and the compressor writes into room it
+    /// has zeroed, so buffers of their own cost each document an allocation, several
+    /// copies as the JSON grows, and the zeroing.
+    static SCRATCH: std::cell::RefCell<Scratch> = std::cell::RefCell::new(Scratch::default());
+}
+
+#[derive(Default)]
+struct Scratch {
+    json: Vec<u8>,
+    compressed: Vec<u8>,
+}
+
+/// Room a thread keeps for the next document; a larger one's buffers are let go.
+const SCRATCH_KEPT: usize = 64 << 10;
+
+impl Scratch {
+    fn trim(&mut self) {
+        for buffer in [&mut self.json, &mut self.compressed] {
+            if buffer.capacity() > SCRATCH_KEPT {
+                *buffer = Vec::new();
+            }
+        }
+    }
+}
+
+/// Compresses `json` through `room` (the compressor's output, zeroed only as it grows)
+/// into a stored value of its own.
+fn compress_with(json: &[u8], room: &mut Vec<u8>) -> Result<Vec<u8>, StoreError> {
     if json.len() > MAX_DOCUMENT_BYTES {
         return Err(StoreError::new(format!(
             "a document of {} bytes is longer than the {MAX_DOCUMENT_BYTES} a document may be",
@@ -57,13 +101,17 @@ pub(crate) fn compress(json: &[u8]) -> Result<Vec<u8>, StoreError> {
         )));
     }
     let len = json.len() as u32; // at most MAX_DOCUMENT_BYTES
-    let mut out = vec![0u8; HEADER + lz4_flex::block::get_maximum_output_size(json.len())];
-    out[0] = FORMAT_LZ4_V1;
-    out[1..HEADER].copy_from_slice(&len.to_le_bytes());
-    let written = lz4_flex::block::compress_into_with_dict(json, &mut out[HEADER..], DICTIONARY_V1)
+    let most = lz4_flex::block::get_maximum_output_size(json.len());
+    if room.len() < most {
+        room.resize(most, 0);
+    }
+    let written = lz4_flex::block::compress_into_with_dict(json, &mut room[..most], DICTIONARY_V1)
         .map_err(|e| StoreError::new(format!("compressing a document: {e}")))?;
-    out.truncate(HEADER + written);
-    Ok(out)
+    let mut stored = Vec::with_capacity(HEADER + written);
+    stored.push(FORMAT_LZ4_V1);
+    stored.extend_from_slice(&len.to_le_bytes());
+    stored.extend_from_slice(&room[..written]);
+    Ok(stored)
 }
 
 /// Reads a stored document, compressed or not.
@@ -144,6 +192,28 @@ mod tests {
             text.len()
         );
         assert_eq!(decode(SqlValue::Blob(stored)).unwrap(), doc);
+    }
+
+    #[test]
+    fn documents_of_any_size_in_turn_each_come_back_whole() {
+        // Each thread encodes through buffers it keeps: a small document after a large
+        // one, or after a longer answer, must carry nothing of the one before.
+        let large = json!({ "id": "ch_1", "metadata": { "note": "x".repeat(200_000) } });
+        let small = charge();
+        for doc in [&small, &large, &small] {
+            assert_eq!(decode(SqlValue::Blob(encode(doc).unwrap())).unwrap(), *doc);
+        }
+        let answer = serde_json::to_string(&large).unwrap();
+        let stored = compress(answer.as_bytes()).unwrap();
+        assert_eq!(decode_text(SqlValue::Blob(stored)).unwrap(), answer);
+        assert_eq!(
+            decode(SqlValue::Blob(compress(b"{}").unwrap())).unwrap(),
+            json!({})
+        );
+        // A large document's room is let go, not kept by the thread.
+        SCRATCH.with_borrow(|s| {
+            assert!(s.json.capacity() <= SCRATCH_KEPT && s.compressed.capacity() <= SCRATCH_KEPT);
+        });
     }
 
     #[test]

@@ -433,6 +433,29 @@ impl Database {
         Ok(changed)
     }
 
+    /// Runs one statement in the open group transaction if another unit's write there
+    /// will commit it, and otherwise as [`Database::execute_unflushed`]. A unit commits
+    /// its writes when it flushes or is dropped, so while the open transaction holds a
+    /// unit's write, a statement joining it is committed with that write (under load,
+    /// within a few milliseconds) and needs no commit of its own: no pages written to
+    /// the log for it alone. [`Database::read_latest`] sees it at once, snapshot
+    /// readers once committed. Should that commit fail, the statement is lost with it
+    /// and no caller hears of it: for a write that something else makes good (the
+    /// vault's CVC erasure, which the CVC expiry repeats).
+    pub fn execute_carried<E>(&self, sql: &str, params: impl rusqlite::Params) -> Result<usize, E>
+    where
+        E: From<rusqlite::Error> + From<CommitFailed>,
+    {
+        {
+            let w = self.lock_writer();
+            if w.open.is_some() && w.members > 0 {
+                // Not a member: the members are the units that will commit it.
+                return Ok(w.conn.prepare_cached(sql)?.execute(params)?);
+            }
+        }
+        self.execute_unflushed(sql, params)
+    }
+
     /// Returns once every write made so far (by any unit, committed or in the open
     /// group transaction) is committed and on disk.
     pub fn flush_all(&self) -> Result<(), CommitFailed> {
@@ -1088,6 +1111,49 @@ mod tests {
             .read(|c| c.query_row("SELECT count(*) FROM k", [], |r| r.get(0)))
             .unwrap();
         assert_eq!(n, 3);
+    }
+
+    #[test]
+    fn a_carried_statement_commits_with_a_units_write_or_at_once() {
+        let (_dir, db) = db();
+        let latest = |db: &Database| {
+            db.read_latest(|c| c.query_row("SELECT count(*) FROM t", [], |r| r.get::<_, i64>(0)))
+                .unwrap()
+        };
+        // No unit's write open: committed at once.
+        db.execute_carried::<E>("INSERT INTO t (v) VALUES (1)", [])
+            .unwrap();
+        assert_eq!(count(&db), 1);
+        // Joins a unit's open write, and is committed when that unit flushes.
+        let unit = db.unit();
+        insert(&unit, 2);
+        db.execute_carried::<E>("INSERT INTO t (v) VALUES (3)", [])
+            .unwrap();
+        assert_eq!((latest(&db), count(&db)), (3, 1));
+        unit.flush().unwrap();
+        assert_eq!(count(&db), 3);
+        // …or when it is dropped without a flush.
+        {
+            let unit = db.unit();
+            insert(&unit, 4);
+            db.execute_carried::<E>("DELETE FROM t WHERE v = 1", [])
+                .unwrap();
+            assert_eq!(count(&db), 3);
+        }
+        assert_eq!(count(&db), 3);
+        let values: Vec<i64> = db
+            .read(|c| {
+                c.prepare("SELECT v FROM t ORDER BY v")?
+                    .query_map([], |r| r.get(0))?
+                    .collect::<Result<_, _>>()
+            })
+            .unwrap();
+        assert_eq!(values, [2, 3, 4]);
+        // A failing one changes nothing and says so.
+        assert!(matches!(
+            db.execute_carried::<E>("INSERT INTO t (v) VALUES (NULL)", []),
+            Err(E::Sql(_))
+        ));
     }
 
     #[test]

@@ -326,9 +326,11 @@ impl CardVault for Vault {
         let authorization = self.connector.authorize(&card, request);
         if authorization.decision != Decision::AuthenticationRequired && cvc.is_some() {
             // PCI DSS 3.3.1: no CVC is kept once an authorization has been decided. The
-            // erasure is committed now and reaches the disk with the next flush or the
+            // erasure is seen at once by the next authorization (`open_card` reads the
+            // latest writes), is committed with the card being stored meanwhile, if
+            // any, or else at once, and reaches the disk with the next flush or the
             // background checkpoint's log sync (within a fraction of a second).
-            let erased = self.db.execute_unflushed::<DbError>(
+            let erased = self.db.execute_carried::<DbError>(
                 "UPDATE cards SET cvc_ct = NULL WHERE payment_method = ?1 AND account = ?2",
                 params![payment_method, account],
             );

@@ -108,6 +108,44 @@ fn numbers_are_encrypted_at_rest_and_cvc_is_erased_after_authorization() {
 }
 
 #[test]
+fn cvcs_erased_while_other_cards_are_stored_are_erased_for_good() {
+    // Under load an erasure joins the transaction of a card being stored and is
+    // committed with it: no second authorization may see the CVC meanwhile, and none
+    // may be left once the vault is closed.
+    let dir = tempfile::tempdir().unwrap();
+    let recorder = Arc::new(Recorder::default());
+    let vault =
+        Arc::new(Vault::open(&dir.path().join("vault.db"), &master(), recorder.clone()).unwrap());
+    let threads: Vec<_> = (0..8)
+        .map(|t| {
+            let vault = vault.clone();
+            std::thread::spawn(move || {
+                for i in 0..25 {
+                    let pm = format!("pm_{t}_{i}");
+                    vault
+                        .tokenize("acct_1", &pm, input("4242424242424242", Some("123")))
+                        .unwrap();
+                    vault.authorize("acct_1", &pm, &request()).unwrap();
+                    vault.authorize("acct_1", &pm, &request()).unwrap();
+                }
+            })
+        })
+        .collect();
+    for t in threads {
+        t.join().unwrap();
+    }
+    let saw = recorder.saw_cvc.lock().unwrap().clone();
+    assert_eq!(saw.len(), 400);
+    assert_eq!(
+        saw.iter().filter(|&&cvc| cvc).count(),
+        200,
+        "each CVC is lent once, to its first authorization"
+    );
+    drop(vault);
+    assert_eq!(cvcs_held(dir.path()), 0);
+}
+
+#[test]
 fn cvc_survives_a_pending_authentication() {
     let dir = tempfile::tempdir().unwrap();
     let recorder = Arc::new(Recorder {

@@ -183,11 +183,15 @@ impl RuleSet {
 
     /// Radar's default rules, [`DEFAULT_BLOCK_RULE`](crate::DEFAULT_BLOCK_RULE) and
     /// [`DEFAULT_REVIEW_RULE`](crate::DEFAULT_REVIEW_RULE).
-    pub fn radar_defaults() -> RuleSet {
-        DEFAULT_RULES
-            .iter()
-            .map(|source| Rule::parse(source).expect("the default rules parse"))
-            .collect()
+    /// Parsed once: every payment's screening adds them to the account's rules.
+    pub fn radar_defaults() -> &'static RuleSet {
+        static DEFAULTS: std::sync::LazyLock<RuleSet> = std::sync::LazyLock::new(|| {
+            DEFAULT_RULES
+                .iter()
+                .map(|source| Rule::parse(source).expect("the default rules parse"))
+                .collect()
+        });
+        &DEFAULTS
     }
 
     /// The rules, in the order given.

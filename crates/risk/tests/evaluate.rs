@@ -416,7 +416,7 @@ fn request_3ds_is_reported_alongside_and_does_not_stop_evaluation() {
 
 #[test]
 fn radar_defaults() {
-    let set = RuleSet::radar_defaults();
+    let set = RuleSet::radar_defaults().clone();
     let level = |l: &str| Signals::new().with_string(S::RiskLevel, l);
     assert_eq!(decide(&set, &level("highest")).action, Some(Action::Block));
     assert_eq!(

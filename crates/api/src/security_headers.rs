@@ -28,21 +28,17 @@ pub fn apply(router: Router, tls: bool) -> Router {
             set(h, header::REFERRER_POLICY, "no-referrer");
             set(
                 h,
-                "permissions-policy".parse().expect("valid header name"),
+                header::HeaderName::from_static("permissions-policy"),
                 "camera=(), microphone=(), geolocation=(), payment=(), usb=()",
             );
             set(
                 h,
-                "cross-origin-opener-policy"
-                    .parse()
-                    .expect("valid header name"),
+                header::HeaderName::from_static("cross-origin-opener-policy"),
                 "same-origin",
             );
             set(
                 h,
-                "cross-origin-resource-policy"
-                    .parse()
-                    .expect("valid header name"),
+                header::HeaderName::from_static("cross-origin-resource-policy"),
                 "same-origin",
             );
             set(h, header::CACHE_CONTROL, "no-store");

@@ -4,18 +4,19 @@ use std::sync::atomic::{AtomicI64, Ordering};
 
 use serde::Serialize;
 use serde_json::Value;
+use serde_json::value::RawValue;
 use tessera_core::ids::ObjectKind;
 use tessera_crypto::random;
 use tessera_store::{NewObject, Tx};
 
-use crate::pipeline::{API_VERSION, Ctx, Outcome, unix_now};
+use crate::pipeline::{API_VERSION, Ctx, Failure, Outcome, unix_now};
 
 /// Records an event of `kind` about `object`, with the attributes it changed.
-pub(crate) fn record(
+pub(crate) fn record<O: Serialize + ?Sized>(
     tx: &Tx<'_>,
     ctx: &Ctx<'_>,
     kind: &str,
-    object: &Value,
+    object: &O,
     previous: Option<Value>,
 ) -> Outcome<()> {
     record_as(
@@ -46,13 +47,13 @@ fn created_now() -> i64 {
 /// Records an event outside an API request (a shopper's 3-D Secure challenge).
 /// `now` is the time its deliveries are due from; the event is created when it is
 /// written ([`created_now`]).
-pub(crate) fn record_as(
+pub(crate) fn record_as<O: Serialize + ?Sized>(
     tx: &Tx<'_>,
     scope: &tessera_store::Scope,
     now: i64,
     request: Option<(&str, Option<&str>)>,
     kind: &str,
-    object: &Value,
+    object: &O,
     previous: Option<Value>,
 ) -> Outcome<()> {
     let id = random::object_id(ObjectKind::Event.prefix());
@@ -104,11 +105,17 @@ pub(crate) fn record_as(
 }
 
 /// An event's wire document (fields in the order a `Value` object keeps them).
+/// An object's document serialised once, for its own row and for the snapshot its
+/// event carries: a payment's intent and charge were each serialised twice.
+pub(crate) fn serialised(doc: &Value) -> Outcome<Box<RawValue>> {
+    serde_json::value::to_raw_value(doc).map_err(|e| Failure::Internal(e.to_string()))
+}
+
 #[derive(Serialize)]
-struct EventDoc<'a> {
+struct EventDoc<'a, O: ?Sized> {
     api_version: &'a str,
     created: i64,
-    data: EventData<'a>,
+    data: EventData<'a, O>,
     id: &'a str,
     livemode: bool,
     object: &'a str,
@@ -119,8 +126,8 @@ struct EventDoc<'a> {
 }
 
 #[derive(Serialize)]
-struct EventData<'a> {
-    object: &'a Value,
+struct EventData<'a, O: ?Sized> {
+    object: &'a O,
     #[serde(skip_serializing_if = "Option::is_none")]
     previous_attributes: Option<&'a Value>,
 }

@@ -103,12 +103,12 @@ impl Tx<'_> {
 
     /// Replaces an object's wire document and references, and its private document
     /// when `private` is given (`None` keeps the private document as it is).
-    pub fn update_object(
+    pub fn update_object<D: serde::Serialize + ?Sized>(
         &self,
         scope: &Scope,
         id: &str,
         refs: (Option<&str>, Option<&str>),
-        doc: &Value,
+        doc: &D,
         private: Option<&Value>,
     ) -> Result<(), StoreError> {
         let (doc, private) = (

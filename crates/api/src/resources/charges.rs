@@ -1,5 +1,6 @@
 //! Charges: one per payment attempt. Built by PaymentIntent confirmation; read here.
 
+use serde_json::value::RawValue;
 use serde_json::{Value, json};
 use tessera_core::card::Check;
 use tessera_core::ids::ObjectKind;
@@ -206,20 +207,22 @@ pub(crate) fn new_doc(ctx_scope: &tessera_store::Scope, now: i64, a: &Attempt<'_
 }
 
 /// Writes a new charge (`doc`, from [`new_doc`] for the same attempt) and, when money
-/// moved, its balance transaction.
+/// moved, its balance transaction. Returns the charge, and its JSON as stored (for its
+/// event).
 pub(crate) fn insert(
     tx: &Tx<'_>,
     ctx_scope: &tessera_store::Scope,
     now: i64,
     a: &Attempt<'_>,
     mut doc: Value,
-) -> Outcome<Value> {
+) -> Outcome<(Value, Box<RawValue>)> {
     let pi = a.payment_intent;
     if a.failure.is_none() && a.captured {
         let amount = pi["amount"].as_i64().unwrap_or(0);
         capture_in_doc(tx, ctx_scope, now, &mut doc, amount)?;
     }
     let private = json!({ "processor_data": a.authorization.processor_data });
+    let json = crate::events::serialised(&doc)?;
     tx.insert_object(
         ctx_scope,
         &NewObject {
@@ -228,11 +231,11 @@ pub(crate) fn insert(
             created: now,
             ref1: pi["customer"].as_str(),
             ref2: pi["id"].as_str(),
-            doc: &doc,
+            doc: &*json,
             private: Some(&private),
         },
     )?;
-    Ok(doc)
+    Ok((doc, json))
 }
 
 /// The connector's data for a charge's authorization, from the charge's private

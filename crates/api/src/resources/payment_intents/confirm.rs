@@ -13,7 +13,7 @@ use tessera_core::ports::{AuthorizationRequest, Decision, ThreeDSecure, VaultErr
 use tessera_crypto::{constant_time_eq, random};
 use tessera_store::{NewObject, Scope, StoredObject, Tx};
 
-use super::{save, status_of};
+use super::{save, save_with_event, status_of};
 use crate::app::App;
 use crate::auth::Caller;
 use crate::events;
@@ -613,7 +613,8 @@ pub(super) fn attempt(ctx: &Ctx<'_>, fenced: Fenced) -> Outcome<Value> {
         private["authenticated"] = json!(false);
         private["challenge_token"] = Value::Null;
         doc["next_action"] = Value::Null;
-        let charge = charges::insert(tx, ctx.scope(), ctx.now, &charge_attempt, charge_doc)?;
+        let (charge, mut charge_json) =
+            charges::insert(tx, ctx.scope(), ctx.now, &charge_attempt, charge_doc)?;
         risk::record(tx, ctx, &assessment, &charge, failure.is_some())?;
         doc["latest_charge"] = charge["id"].clone();
         let charge = if failure.is_none() && screening.review {
@@ -628,6 +629,7 @@ pub(super) fn attempt(ctx: &Ctx<'_>, fenced: Fenced) -> Outcome<Value> {
                 &json!({ "processor_data": authorization.processor_data }),
             )?;
             doc["review"] = json!(review);
+            charge_json = events::serialised(&charge)?;
             charge
         } else {
             charge
@@ -644,13 +646,13 @@ pub(super) fn attempt(ctx: &Ctx<'_>, fenced: Fenced) -> Outcome<Value> {
                 "payment_method": pm,
                 "type": "card_error",
             });
-            save(tx, ctx, &doc, &private)?;
-            events::record(tx, ctx, "charge.failed", &charge, None)?;
-            events::record(
+            events::record(tx, ctx, "charge.failed", &*charge_json, None)?;
+            save_with_event(
                 tx,
                 ctx,
-                "payment_intent.payment_failed",
                 &doc,
+                &private,
+                "payment_intent.payment_failed",
                 Some(json!({ "status": status.as_str() })),
             )?;
             return Ok(Some((doc, charge)));
@@ -691,22 +693,23 @@ pub(super) fn attempt(ctx: &Ctx<'_>, fenced: Fenced) -> Outcome<Value> {
                 )?;
             }
         }
-        save(tx, ctx, &doc, &private)?;
-        events::record(tx, ctx, "charge.succeeded", &charge, None)?;
+        events::record(tx, ctx, "charge.succeeded", &*charge_json, None)?;
         if manual {
-            events::record(
+            save_with_event(
                 tx,
                 ctx,
-                "payment_intent.amount_capturable_updated",
                 &doc,
+                &private,
+                "payment_intent.amount_capturable_updated",
                 Some(json!({ "amount_capturable": 0, "status": status.as_str() })),
             )?;
         } else {
-            events::record(
+            save_with_event(
                 tx,
                 ctx,
-                "payment_intent.succeeded",
                 &doc,
+                &private,
+                "payment_intent.succeeded",
                 Some(json!({ "amount_received": 0, "status": status.as_str() })),
             )?;
             let processor_data = &authorization.processor_data;

@@ -34,14 +34,40 @@ pub(crate) fn save(tx: &Tx<'_>, ctx: &Ctx<'_>, doc: &Value, private: &Value) -> 
     save_in(tx, ctx.scope(), doc, private)
 }
 
+/// [`save`], and an event of `kind` carrying the intent as saved (serialised once
+/// for both).
+pub(crate) fn save_with_event(
+    tx: &Tx<'_>,
+    ctx: &Ctx<'_>,
+    doc: &Value,
+    private: &Value,
+    kind: &str,
+    previous: Option<Value>,
+) -> Outcome<()> {
+    let json = events::serialised(doc)?;
+    save_as(tx, ctx.scope(), doc, &*json, private)?;
+    events::record(tx, ctx, kind, &*json, previous)
+}
+
 /// [`save`] outside a request (a scheduled job).
 pub(crate) fn save_in(tx: &Tx<'_>, scope: &Scope, doc: &Value, private: &Value) -> Outcome<()> {
+    save_as(tx, scope, doc, doc, private)
+}
+
+/// Saves intent `doc` as `stored`: the same document, or its JSON serialised already.
+fn save_as<D: serde::Serialize + ?Sized>(
+    tx: &Tx<'_>,
+    scope: &Scope,
+    doc: &Value,
+    stored: &D,
+    private: &Value,
+) -> Outcome<()> {
     let id = doc["id"].as_str().unwrap_or_default();
     tx.update_object(
         scope,
         id,
         (doc["customer"].as_str(), None),
-        doc,
+        stored,
         Some(private),
     )?;
     Ok(())
@@ -105,6 +131,7 @@ pub(crate) fn new_doc(
 
 /// Stores a new PaymentIntent and records `payment_intent.created`.
 pub(crate) fn insert(tx: &Tx<'_>, ctx: &Ctx<'_>, doc: &Value, private: &Value) -> Outcome<()> {
+    let json = events::serialised(doc)?;
     tx.insert_object(
         ctx.scope(),
         &NewObject {
@@ -113,11 +140,11 @@ pub(crate) fn insert(tx: &Tx<'_>, ctx: &Ctx<'_>, doc: &Value, private: &Value) -
             created: ctx.now,
             ref1: doc["customer"].as_str(),
             ref2: None,
-            doc,
+            doc: &*json,
             private: Some(private),
         },
     )?;
-    events::record(tx, ctx, "payment_intent.created", doc, None)
+    events::record(tx, ctx, "payment_intent.created", &*json, None)
 }
 
 /// Cancels an intent whose authorization, if it held one, has been released, and

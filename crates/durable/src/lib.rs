@@ -6,8 +6,11 @@
 //!
 //! - Each write runs its closure inside a savepoint of one open group transaction
 //!   and returns without waiting for a commit. A closure that fails rolls back its
-//!   own savepoint only. The writes of one unit of work (an API request) are made
-//!   through a [`Unit`], which is acknowledged only after [`Unit::flush`].
+//!   own savepoint only. A write of one statement needs no savepoint
+//!   ([`Unit::execute`]): a failed statement undoes itself. The writes of one unit of
+//!   work (an API request) are made through a [`Unit`], which is acknowledged only
+//!   after [`Unit::flush`]. (A full disk or an I/O error can make SQLite roll back the
+//!   whole transaction instead: then every unit in it fails, as when a commit fails.)
 //! - A flush commits the open transaction (everything any unit wrote so far, at most
 //!   [`MAX_BATCH`] writers or [`MAX_BATCH_AGE`] per transaction), which only writes
 //!   its pages to the write-ahead log (`synchronous=NORMAL`); the write lock is then
@@ -21,7 +24,9 @@
 //!   itself syncs the log before each checkpoint copies it into the database file.)
 //!   A failed commit fails the flush (and any later write) of every unit in it.
 //!
-//! Reads ([`Database::read`]) use separate connections with their own snapshot.
+//! Reads ([`Database::read`]) use separate connections with their own snapshot;
+//! [`Database::read_latest`] reads on the write connection, writes not yet committed
+//! included.
 #![forbid(unsafe_code)]
 
 use std::collections::VecDeque;
@@ -499,6 +504,18 @@ impl Database {
         if succeeded {
             w.members += 1;
             unit.joined(epoch);
+        } else if w.conn.is_autocommit() {
+            // Some errors (a full disk, an I/O error) make SQLite roll back the whole
+            // transaction, not just the statement or the savepoint: the writes of every
+            // unit in it are lost, and a write made as if it were still open would
+            // commit on its own.
+            unit.joined(epoch);
+            self.lost(
+                w,
+                epoch,
+                "SQLite rolled the transaction back after a failed write".to_owned(),
+            );
+            return;
         }
         // A transaction is committed when a flush needs it, or when it is this full
         // or this old; its writers do not wait for that.
@@ -595,16 +612,25 @@ impl Database {
 
     fn commit(&self, w: &mut Writer, epoch: u64) {
         match run(&w.conn, "COMMIT") {
-            Ok(()) => {}
+            Ok(()) => {
+                w.open = None;
+                self.finished.store(epoch, Ordering::SeqCst);
+            }
             Err(e) => {
                 let _ = run(&w.conn, "ROLLBACK");
-                w.failures.push_back((epoch, e.to_string()));
-                if w.failures.len() > FAILURES_KEPT {
-                    w.failures.pop_front();
-                }
-                self.latest_failure.store(epoch, Ordering::SeqCst);
+                self.lost(w, epoch, e.to_string());
             }
         }
+    }
+
+    /// Transaction `epoch` is gone, with every write in it: each of its units is told
+    /// why at its flush, and the next write opens a new one.
+    fn lost(&self, w: &mut Writer, epoch: u64, why: String) {
+        w.failures.push_back((epoch, why));
+        if w.failures.len() > FAILURES_KEPT {
+            w.failures.pop_front();
+        }
+        self.latest_failure.store(epoch, Ordering::SeqCst);
         w.open = None;
         self.finished.store(epoch, Ordering::SeqCst);
     }
@@ -1111,6 +1137,45 @@ mod tests {
             .read(|c| c.query_row("SELECT count(*) FROM k", [], |r| r.get(0)))
             .unwrap();
         assert_eq!(n, 3);
+    }
+
+    #[test]
+    fn a_transaction_sqlite_rolls_back_is_lost_for_its_units_only() {
+        // A full disk makes SQLite roll back the whole transaction, savepoint or not.
+        for one_statement in [true, false] {
+            let (_dir, db) = db();
+            let pages: i64 = db
+                .read(|c| c.query_row("PRAGMA page_count", [], |r| r.get(0)))
+                .unwrap();
+            db.configure_writer(&format!("PRAGMA max_page_count={}", pages + 8))
+                .unwrap();
+            let before = db.unit();
+            insert(&before, 1);
+            let failing = db.unit();
+            let big = "INSERT INTO t (v) VALUES (randomblob(300000))";
+            let refused = if one_statement {
+                failing.execute::<E>(big, []).map(|_| ())
+            } else {
+                failing.write(|c| c.execute(big, []).map(|_| ()).map_err(E::from))
+            };
+            assert!(matches!(refused, Err(E::Sql(_))), "the disk is full");
+            let after = db.unit();
+            insert(&after, 3);
+            assert!(
+                before.flush().is_err(),
+                "its write was rolled back with the rest"
+            );
+            assert!(failing.flush().is_err());
+            after.flush().unwrap();
+            let values: Vec<i64> = db
+                .read(|c| {
+                    c.prepare("SELECT v FROM t")?
+                        .query_map([], |r| r.get(0))?
+                        .collect::<Result<_, _>>()
+                })
+                .unwrap();
+            assert_eq!(values, [3], "one_statement: {one_statement}");
+        }
     }
 
     #[test]

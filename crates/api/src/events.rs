@@ -104,13 +104,13 @@ pub(crate) fn record_as<O: Serialize + ?Sized>(
     Ok(())
 }
 
-/// An event's wire document (fields in the order a `Value` object keeps them).
 /// An object's document serialised once, for its own row and for the snapshot its
 /// event carries: a payment's intent and charge were each serialised twice.
 pub(crate) fn serialised(doc: &Value) -> Outcome<Box<RawValue>> {
     serde_json::value::to_raw_value(doc).map_err(|e| Failure::Internal(e.to_string()))
 }
 
+/// An event's wire document (fields in the order a `Value` object keeps them).
 #[derive(Serialize)]
 struct EventDoc<'a, O: ?Sized> {
     api_version: &'a str,

@@ -452,10 +452,19 @@ impl Database {
         E: From<rusqlite::Error> + From<CommitFailed>,
     {
         {
-            let w = self.lock_writer();
-            if w.open.is_some() && w.members > 0 {
+            let mut w = self.lock_writer();
+            if let Some((epoch, _)) = w.open
+                && w.members > 0
+            {
                 // Not a member: the members are the units that will commit it.
-                return Ok(w.conn.prepare_cached(sql)?.execute(params)?);
+                let outcome = w
+                    .conn
+                    .prepare_cached(sql)
+                    .and_then(|mut statement| statement.execute(params));
+                if outcome.is_err() {
+                    self.lost_if_rolled_back(&mut w, epoch);
+                }
+                return Ok(outcome?);
             }
         }
         self.execute_unflushed(sql, params)
@@ -504,17 +513,8 @@ impl Database {
         if succeeded {
             w.members += 1;
             unit.joined(epoch);
-        } else if w.conn.is_autocommit() {
-            // Some errors (a full disk, an I/O error) make SQLite roll back the whole
-            // transaction, not just the statement or the savepoint: the writes of every
-            // unit in it are lost, and a write made as if it were still open would
-            // commit on its own.
+        } else if self.lost_if_rolled_back(w, epoch) {
             unit.joined(epoch);
-            self.lost(
-                w,
-                epoch,
-                "SQLite rolled the transaction back after a failed write".to_owned(),
-            );
             return;
         }
         // A transaction is committed when a flush needs it, or when it is this full
@@ -522,6 +522,23 @@ impl Database {
         if w.members >= MAX_BATCH || opened.elapsed() >= MAX_BATCH_AGE {
             self.commit(w, epoch);
         }
+    }
+
+    /// After a failed write in transaction `epoch`. Some errors (a full disk, an I/O
+    /// error) make SQLite roll back the whole transaction, not just the statement or
+    /// the savepoint: the writes of every unit in it are lost, and a write made as if
+    /// it were still open would commit on its own. Then the transaction is marked lost
+    /// ([`Database::lost`]); says whether it was.
+    fn lost_if_rolled_back(&self, w: &mut Writer, epoch: u64) -> bool {
+        if !w.conn.is_autocommit() {
+            return false;
+        }
+        self.lost(
+            w,
+            epoch,
+            "SQLite rolled the transaction back after a failed write".to_owned(),
+        );
+        true
     }
 
     fn execute_in<E>(
@@ -1142,7 +1159,7 @@ mod tests {
     #[test]
     fn a_transaction_sqlite_rolls_back_is_lost_for_its_units_only() {
         // A full disk makes SQLite roll back the whole transaction, savepoint or not.
-        for one_statement in [true, false] {
+        for how in ["one statement", "a savepoint", "carried"] {
             let (_dir, db) = db();
             let pages: i64 = db
                 .read(|c| c.query_row("PRAGMA page_count", [], |r| r.get(0)))
@@ -1153,10 +1170,10 @@ mod tests {
             insert(&before, 1);
             let failing = db.unit();
             let big = "INSERT INTO t (v) VALUES (randomblob(300000))";
-            let refused = if one_statement {
-                failing.execute::<E>(big, []).map(|_| ())
-            } else {
-                failing.write(|c| c.execute(big, []).map(|_| ()).map_err(E::from))
+            let refused = match how {
+                "one statement" => failing.execute::<E>(big, []).map(|_| ()),
+                "a savepoint" => failing.write(|c| c.execute(big, []).map(|_| ()).map_err(E::from)),
+                _ => db.execute_carried::<E>(big, []).map(|_| ()),
             };
             assert!(matches!(refused, Err(E::Sql(_))), "the disk is full");
             let after = db.unit();
@@ -1165,7 +1182,9 @@ mod tests {
                 before.flush().is_err(),
                 "its write was rolled back with the rest"
             );
-            assert!(failing.flush().is_err());
+            if how != "carried" {
+                assert!(failing.flush().is_err());
+            }
             after.flush().unwrap();
             let values: Vec<i64> = db
                 .read(|c| {
@@ -1174,7 +1193,7 @@ mod tests {
                         .collect::<Result<_, _>>()
                 })
                 .unwrap();
-            assert_eq!(values, [3], "one_statement: {one_statement}");
+            assert_eq!(values, [3], "{how}");
         }
     }
 

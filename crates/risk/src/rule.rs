@@ -183,6 +183,7 @@ impl RuleSet {
 
     /// Radar's default rules, [`DEFAULT_BLOCK_RULE`](crate::DEFAULT_BLOCK_RULE) and
     /// [`DEFAULT_REVIEW_RULE`](crate::DEFAULT_REVIEW_RULE).
+    ///
     /// Parsed once: every payment's screening adds them to the account's rules.
     pub fn radar_defaults() -> &'static RuleSet {
         static DEFAULTS: std::sync::LazyLock<RuleSet> = std::sync::LazyLock::new(|| {

@@ -51,8 +51,12 @@ CREATE TABLE IF NOT EXISTS api_keys (
     created INTEGER NOT NULL,
     revoked_at INTEGER
 );
+-- `seq` is the insertion order. Objects are never deleted (a deleted one is only marked),
+-- so SQLite's next rowid, one more than the largest, keeps growing by itself. The
+-- AUTOINCREMENT of earlier schemas gave the same numbers, at the cost of a read and a
+-- write of `sqlite_sequence` with every insert; stores made with it keep it.
 CREATE TABLE IF NOT EXISTS objects (
-    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+    seq INTEGER PRIMARY KEY,
     id TEXT NOT NULL UNIQUE,
     account TEXT NOT NULL,
     livemode INTEGER NOT NULL,
@@ -98,8 +102,9 @@ CREATE TABLE IF NOT EXISTS idempotency (
     resume_from TEXT,
     PRIMARY KEY (account, livemode, key)
 );
+-- Pruned oldest first, so the newest attempt's `seq` stays the largest, as above.
 CREATE TABLE IF NOT EXISTS risk_attempts (
-    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+    seq INTEGER PRIMARY KEY,
     account TEXT NOT NULL,
     livemode INTEGER NOT NULL,
     at INTEGER NOT NULL,

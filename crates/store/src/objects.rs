@@ -522,6 +522,56 @@ mod tests {
         assert_eq!(ids(&page), ["cus_old"]);
     }
 
+    /// `seq`, the order within a second, comes from SQLite's next rowid in a new store,
+    /// and from AUTOINCREMENT in a store made before (which keeps it): lists run the
+    /// same in both.
+    #[test]
+    fn insertion_order_holds_with_and_without_autoincrement() {
+        let dir = tempfile::tempdir().unwrap();
+        let old_path = dir.path().join("old.db");
+        rusqlite::Connection::open(&old_path)
+            .unwrap()
+            .execute_batch(&crate::SCHEMA.replace(
+                "seq INTEGER PRIMARY KEY,",
+                "seq INTEGER PRIMARY KEY AUTOINCREMENT,",
+            ))
+            .unwrap();
+        let s = scope("acct_a");
+        for (path, sequenced) in [(dir.path().join("new.db"), 0), (old_path, 1)] {
+            let store = Store::open(&path).unwrap();
+            store
+                .write(|tx| {
+                    for id in ["cus_b", "cus_c", "cus_a"] {
+                        insert(tx, &s, id, 5, None);
+                    }
+                    Ok::<_, StoreError>(())
+                })
+                .unwrap();
+            let (page, counted) = store
+                .read(|tx| {
+                    let q = ListQuery {
+                        kind: "customer",
+                        limit: 10,
+                        ..Default::default()
+                    };
+                    let counted: i64 = tx.conn.query_row(
+                        "SELECT count(*) FROM sqlite_sequence WHERE name = 'objects'",
+                        [],
+                        |r| r.get(0),
+                    )?;
+                    Ok::<_, StoreError>((tx.list_objects(&s, &q)?.unwrap(), counted))
+                })
+                .unwrap();
+            assert_eq!(
+                ids(&page),
+                ["cus_a", "cus_c", "cus_b"],
+                "{}",
+                path.display()
+            );
+            assert_eq!(counted, sequenced, "{}", path.display());
+        }
+    }
+
     /// Documents are stored compressed (see `documents`); a store written before that
     /// keeps its documents as JSON text, read and listed beside the new ones, and
     /// compressed when next written.

@@ -13,7 +13,7 @@ use tessera_core::ports::{AuthorizationRequest, Decision, ThreeDSecure, VaultErr
 use tessera_crypto::{constant_time_eq, random};
 use tessera_store::{NewObject, Scope, StoredObject, Tx};
 
-use super::{save, save_with_event, status_of};
+use super::{insert_row, save, save_with_event, status_of};
 use crate::app::App;
 use crate::auth::Caller;
 use crate::events;
@@ -113,6 +113,16 @@ pub(crate) fn refuse_while_attempt_in_flight(ctx: &Ctx<'_>, private: &Value) -> 
 pub(crate) enum AttemptKind {
     New,
     Again,
+}
+
+/// How a fence stores the intent it fenced.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Saving {
+    /// Over the intent as stored.
+    Update,
+    /// As the intent's first row: it was created by the same write
+    /// (create-and-confirm), whose caller stores it unfenced if the fence refuses.
+    Insert,
 }
 
 /// Marks an intent (by its private document) as having an authorization attempt under
@@ -314,6 +324,7 @@ pub(crate) fn run(ctx: &Ctx<'_>, id: &str, mut request: ConfirmRequest) -> Outco
             new_pm.as_deref(),
             &request,
             AttemptKind::New,
+            Saving::Update,
         )
     })?;
     attempt(ctx, fenced)
@@ -332,7 +343,16 @@ pub(crate) fn resume(ctx: &Ctx<'_>, id: &str, request: &ConfirmRequest) -> Outco
         if found.private["attempt_started"].is_null() {
             return Ok(Err(found.doc));
         }
-        fence(tx, ctx, found, None, request, AttemptKind::Again).map(Ok)
+        fence(
+            tx,
+            ctx,
+            found,
+            None,
+            request,
+            AttemptKind::Again,
+            Saving::Update,
+        )
+        .map(Ok)
     })?;
     match fenced {
         Ok(fenced) => attempt(ctx, fenced),
@@ -382,6 +402,7 @@ pub(super) fn fence(
     new_pm: Option<&str>,
     request: &ConfirmRequest,
     kind: AttemptKind,
+    saving: Saving,
 ) -> Outcome<Fenced> {
     // A payment method the request names is looked up first: an unknown one is refused
     // before anything about the intent.
@@ -450,7 +471,10 @@ pub(super) fn fence(
     private["off_session"] = json!(request.off_session.unwrap_or(false));
     private["error_on_requires_action"] = json!(request.error_on_requires_action.unwrap_or(false));
     mark_attempt_started(&mut private, ctx.now, ctx.app, kind);
-    save(tx, ctx, &doc, &private)?;
+    match saving {
+        Saving::Update => save(tx, ctx, &doc, &private)?,
+        Saving::Insert => insert_row(tx, ctx, &doc, &doc, &private)?,
+    }
     // Should this process die before the attempt's outcome is written, a retry with the
     // request's idempotency key carries on with this intent ([`resume`]).
     ctx.set_resume_point(tx, doc["id"].as_str().unwrap_or_default())?;

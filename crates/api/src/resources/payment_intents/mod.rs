@@ -5,6 +5,7 @@
 mod authorization;
 pub(crate) mod confirm;
 
+use serde_json::value::RawValue;
 use serde_json::{Value, json};
 use tessera_core::ApiError;
 use tessera_core::ids::{ObjectKind, payment_intent_of_client_secret};
@@ -132,6 +133,19 @@ pub(crate) fn new_doc(
 /// Stores a new PaymentIntent and records `payment_intent.created`.
 pub(crate) fn insert(tx: &Tx<'_>, ctx: &Ctx<'_>, doc: &Value, private: &Value) -> Outcome<()> {
     let json = events::serialised(doc)?;
+    insert_row(tx, ctx, doc, &*json, private)?;
+    events::record(tx, ctx, "payment_intent.created", &*json, None)
+}
+
+/// Writes a new PaymentIntent's row: `doc` as `stored` (the same document, or its
+/// JSON serialised already), indexed by its customer.
+pub(crate) fn insert_row<D: serde::Serialize + ?Sized>(
+    tx: &Tx<'_>,
+    ctx: &Ctx<'_>,
+    doc: &Value,
+    stored: &D,
+    private: &Value,
+) -> Outcome<()> {
     tx.insert_object(
         ctx.scope(),
         &NewObject {
@@ -140,11 +154,11 @@ pub(crate) fn insert(tx: &Tx<'_>, ctx: &Ctx<'_>, doc: &Value, private: &Value) -
             created: ctx.now,
             ref1: doc["customer"].as_str(),
             ref2: None,
-            doc: &*json,
+            doc: stored,
             private: Some(private),
         },
     )?;
-    events::record(tx, ctx, "payment_intent.created", &*json, None)
+    Ok(())
 }
 
 /// Cancels an intent whose authorization, if it held one, has been released, and
@@ -312,20 +326,34 @@ pub(crate) fn create(ctx: &Ctx<'_>, p: &mut Params) -> Outcome<Value> {
         // confirmation that is refused still leaves the intent created, as when the
         // two were separate steps: the fence writes nothing unless it succeeds.
         let new_pm = confirm_request.payment_method_id(ctx);
+        // Copied before the write, which holds the store's one write lock.
+        let unfenced = StoredObject {
+            doc: doc.clone(),
+            private: json!({}),
+        };
         let fenced = ctx.write(move |tx| {
-            // The intent as just stored: no need to read it back.
-            let stored = insert_new(tx, ctx, doc)?;
-            Ok::<_, crate::pipeline::Failure>(match new_pm {
+            // The intent's row is written once, by the fence: inserted as created and
+            // then updated, it was encoded and written twice in this one write.
+            let json = created_unstored(tx, ctx, &doc)?;
+            let fenced = match new_pm {
                 Ok(pm) => confirm::fence(
                     tx,
                     ctx,
-                    stored,
+                    unfenced,
                     pm.as_deref(),
                     &confirm_request,
                     confirm::AttemptKind::New,
+                    confirm::Saving::Insert,
                 ),
                 Err(refused) => Err(refused),
-            })
+            };
+            // Refused: the intent is still created, as it is without the fence. (A fence
+            // that fails after storing the intent, on a store error, leaves it stored.)
+            let id = doc["id"].as_str().unwrap_or_default();
+            if fenced.is_err() && tx.get_private(ctx.scope(), "payment_intent", id)?.is_none() {
+                insert_row(tx, ctx, &doc, &*json, &json!({}))?;
+            }
+            Ok::<_, crate::pipeline::Failure>(fenced)
         })??;
         return confirm::attempt(ctx, fenced);
     }
@@ -351,6 +379,18 @@ fn insert_new(tx: &Tx<'_>, ctx: &Ctx<'_>, doc: Value) -> Outcome<StoredObject> {
     let private = json!({});
     insert(tx, ctx, &doc, &private)?;
     Ok(StoredObject { doc, private })
+}
+
+/// [`insert_new`] but for the row, which the caller writes: the fence of a
+/// create-and-confirm stores the intent fenced ([`confirm::Saving::Insert`]), or, if
+/// it refuses, the caller stores it as created. Returns the intent's JSON as created.
+fn created_unstored(tx: &Tx<'_>, ctx: &Ctx<'_>, doc: &Value) -> Outcome<Box<RawValue>> {
+    if let Some(c) = doc["customer"].as_str() {
+        customer_exists(tx, ctx, c)?;
+    }
+    let json = events::serialised(doc)?;
+    events::record(tx, ctx, "payment_intent.created", &*json, None)?;
+    Ok(json)
 }
 
 /// Checks a `client_secret` against the intent's, in constant time.

@@ -186,3 +186,27 @@ def test_a_key_expires_after_a_day_and_may_then_be_used_again():
     finally:
         gw.stop()
         gw.cleanup()
+
+
+def test_a_payments_answers_replay_byte_for_byte(gw):
+    # The two requests of a payment (a new PaymentMethod, an intent created and
+    # confirmed), and an answer expanded: each replay is the first answer, byte for byte.
+    def twice(path, params):
+        key = _key()
+        first = http(gw, "POST", path, gw.secret_key, params, headers={"Idempotency-Key": key})
+        again = http(gw, "POST", path, gw.secret_key, params, headers={"Idempotency-Key": key})
+        assert first.status_code == again.status_code == 200, first.text[:400]
+        assert "idempotent-replayed" not in first.headers
+        assert again.headers.get("idempotent-replayed") == "true"
+        assert again.content == first.content
+        return first.json()
+
+    pm = twice("/v1/payment_methods", {"type": "card", "card[number]": "4242424242424242",
+                                        "card[exp_month]": "12", "card[exp_year]": "2034", "card[cvc]": "123"})
+    assert pm["object"] == "payment_method"
+    pi = twice("/v1/payment_intents", {"amount": 1500, "currency": "usd", "payment_method": pm["id"],
+                                       "confirm": "true"})
+    assert pi["status"] == "succeeded" and isinstance(pi["latest_charge"], str)
+    expanded = twice("/v1/payment_intents", {"amount": 1600, "currency": "usd", "payment_method": "pm_card_visa",
+                                             "confirm": "true", "expand[]": "latest_charge"})
+    assert expanded["latest_charge"]["object"] == "charge"

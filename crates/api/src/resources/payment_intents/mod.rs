@@ -132,9 +132,16 @@ pub(crate) fn new_doc(
 
 /// Stores a new PaymentIntent and records `payment_intent.created`.
 pub(crate) fn insert(tx: &Tx<'_>, ctx: &Ctx<'_>, doc: &Value, private: &Value) -> Outcome<()> {
+    let json = record_created(tx, ctx, doc)?;
+    insert_row(tx, ctx, doc, &*json, private)
+}
+
+/// Records `payment_intent.created` for new intent `doc`; returns the intent's JSON,
+/// serialised once for the event and for its row.
+fn record_created(tx: &Tx<'_>, ctx: &Ctx<'_>, doc: &Value) -> Outcome<Box<RawValue>> {
     let json = events::serialised(doc)?;
-    insert_row(tx, ctx, doc, &*json, private)?;
-    events::record(tx, ctx, "payment_intent.created", &*json, None)
+    events::record(tx, ctx, "payment_intent.created", &*json, None)?;
+    Ok(json)
 }
 
 /// Writes a new PaymentIntent's row: `doc` as `stored` (the same document, or its
@@ -388,9 +395,7 @@ fn created_unstored(tx: &Tx<'_>, ctx: &Ctx<'_>, doc: &Value) -> Outcome<Box<RawV
     if let Some(c) = doc["customer"].as_str() {
         customer_exists(tx, ctx, c)?;
     }
-    let json = events::serialised(doc)?;
-    events::record(tx, ctx, "payment_intent.created", &*json, None)?;
-    Ok(json)
+    record_created(tx, ctx, doc)
 }
 
 /// Checks a `client_secret` against the intent's, in constant time.

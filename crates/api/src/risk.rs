@@ -7,7 +7,7 @@ use tessera_core::ports::{Authorization, ThreeDSecure};
 use tessera_risk::{
     Action, Assessment, AttemptFacts, AttemptKeys, Engine, Signals, StringAttribute,
 };
-use tessera_store::{RiskAttempt, Scope, Store, Tx};
+use tessera_store::{EncodedRiskAttempt, RiskAttempt, Scope, Store};
 
 use crate::pipeline::{Ctx, Outcome};
 use crate::resources::charges::Screening;
@@ -151,24 +151,24 @@ fn keys_from_json(v: &Value) -> AttemptKeys {
     }
 }
 
-/// Keeps the attempt (with the charge that records it) for the velocity counters and
-/// for dry runs of new rules.
-pub(crate) fn record(
-    tx: &Tx<'_>,
+/// The attempt (with the charge that records it), encoded before the write that keeps
+/// it ([`tessera_store::Tx::insert_encoded_risk_attempt`]) for the velocity counters and for dry
+/// runs of new rules.
+pub(crate) fn attempt_record(
     ctx: &Ctx<'_>,
     assessment: &Assessment,
     charge: &Value,
     declined: bool,
-) -> Outcome<()> {
-    tx.insert_risk_attempt(&RiskAttempt {
+) -> Outcome<EncodedRiskAttempt> {
+    let attempt = RiskAttempt {
         scope: ctx.scope().clone(),
         at: ctx.now,
         charge: charge["id"].as_str().unwrap_or_default().to_owned(),
         declined,
         keys: keys_json(&assessment.keys),
         signals: assessment.signals.to_json(),
-    })?;
-    Ok(())
+    };
+    Ok(attempt.encode()?)
 }
 
 /// Rebuilds the velocity counters from the past week's attempts.

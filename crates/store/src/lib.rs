@@ -29,11 +29,12 @@ use rusqlite::Connection;
 use tessera_durable::{CommitFailed, Database};
 
 pub use accounts::{ApiKeyRecord, NewApiKey};
+pub use documents::{Document, Encoded};
 pub use error::StoreError;
 pub use idempotency::{IdempotencyClaim, KeyUse};
 pub use jobs::{DueJob, Jobs};
 pub use objects::{CreatedFilter, ListPage, ListQuery, NewObject, StoredObject};
-pub use risk_attempts::RiskAttempt;
+pub use risk_attempts::{EncodedRiskAttempt, RiskAttempt};
 
 const SCHEMA: &str = "
 CREATE TABLE IF NOT EXISTS accounts (

@@ -3,12 +3,13 @@
 use rusqlite::{OptionalExtension, params, types::Value as SqlValue};
 use serde_json::Value;
 
-use crate::{Scope, StoreError, Tx, documents};
+use crate::{Scope, StoreError, Tx, documents, documents::Document};
 
 /// An object to insert. Its document is anything that serialises to the wire JSON
-/// (usually a `Value`; an event borrows the object it carries instead of copying it).
+/// (usually a `Value`; an event borrows the object it carries instead of copying it),
+/// or that JSON [`Encoded`](crate::Encoded) before the write.
 #[derive(Debug)]
-pub struct NewObject<'a, D: serde::Serialize + ?Sized = Value> {
+pub struct NewObject<'a, D: Document + ?Sized = Value> {
     /// Its id (`pi_…`).
     pub id: &'a str,
     /// Its kind, the wire `object` name.
@@ -77,12 +78,12 @@ pub struct ListPage {
 
 impl Tx<'_> {
     /// Inserts a new object.
-    pub fn insert_object<D: serde::Serialize + ?Sized>(
+    pub fn insert_object<D: Document + ?Sized>(
         &self,
         scope: &Scope,
         obj: &NewObject<'_, D>,
     ) -> Result<(), StoreError> {
-        let doc = documents::encode(obj.doc)?;
+        let doc = obj.doc.stored()?;
         let private = obj.private.map(serde_json::to_string).transpose()?;
         self.conn.prepare_cached("INSERT INTO objects (id, account, livemode, kind, created, ref1, ref2, doc, private)
              VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)")?.execute(
@@ -103,7 +104,7 @@ impl Tx<'_> {
 
     /// Replaces an object's wire document and references, and its private document
     /// when `private` is given (`None` keeps the private document as it is).
-    pub fn update_object<D: serde::Serialize + ?Sized>(
+    pub fn update_object<D: Document + ?Sized>(
         &self,
         scope: &Scope,
         id: &str,
@@ -112,7 +113,7 @@ impl Tx<'_> {
         private: Option<&Value>,
     ) -> Result<(), StoreError> {
         let (doc, private) = (
-            documents::encode(doc)?,
+            doc.stored()?,
             private.map(serde_json::to_string).transpose()?,
         );
         let n = self.conn.prepare_cached("UPDATE objects SET ref1 = ?4, ref2 = ?5, doc = ?6, private = COALESCE(?7, private) WHERE id = ?1 AND account = ?2 AND livemode = ?3")?.execute(

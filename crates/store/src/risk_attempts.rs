@@ -4,7 +4,7 @@
 use rusqlite::{params, types::Value as SqlValue};
 use serde_json::Value;
 
-use crate::{Scope, StoreError, Tx, documents};
+use crate::{Document, Encoded, Scope, StoreError, Tx, documents};
 
 /// One recorded attempt.
 #[derive(Debug, Clone, PartialEq)]
@@ -24,9 +24,43 @@ pub struct RiskAttempt {
     pub signals: Value,
 }
 
+/// An attempt encoded for the write that records it ([`RiskAttempt::encode`]), so a
+/// write holding the store's one write lock only stores it.
+#[derive(Debug, Clone)]
+pub struct EncodedRiskAttempt {
+    scope: Scope,
+    at: i64,
+    charge: String,
+    declined: bool,
+    keys: String,
+    signals: Encoded,
+}
+
+impl RiskAttempt {
+    /// Serialises and compresses the attempt for [`Tx::insert_encoded_risk_attempt`].
+    pub fn encode(&self) -> Result<EncodedRiskAttempt, StoreError> {
+        Ok(EncodedRiskAttempt {
+            scope: self.scope.clone(),
+            at: self.at,
+            charge: self.charge.clone(),
+            declined: self.declined,
+            keys: serde_json::to_string(&self.keys)?,
+            signals: Encoded::new(&self.signals)?,
+        })
+    }
+}
+
 impl Tx<'_> {
     /// Records an attempt.
     pub fn insert_risk_attempt(&self, attempt: &RiskAttempt) -> Result<(), StoreError> {
+        self.insert_encoded_risk_attempt(&attempt.encode()?)
+    }
+
+    /// Records an attempt encoded before the write.
+    pub fn insert_encoded_risk_attempt(
+        &self,
+        attempt: &EncodedRiskAttempt,
+    ) -> Result<(), StoreError> {
         self.conn
             .prepare_cached(
                 "INSERT INTO risk_attempts (account, livemode, at, charge, declined, keys, signals)
@@ -38,8 +72,8 @@ impl Tx<'_> {
                 attempt.at,
                 attempt.charge,
                 attempt.declined,
-                serde_json::to_string(&attempt.keys)?,
-                documents::encode(&attempt.signals)?,
+                attempt.keys,
+                attempt.signals.stored()?,
             ])?;
         Ok(())
     }

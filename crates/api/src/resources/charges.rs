@@ -6,7 +6,7 @@ use tessera_core::card::Check;
 use tessera_core::ids::ObjectKind;
 use tessera_core::ports::{Authorization, Decision, ThreeDSecureResult};
 use tessera_crypto::random;
-use tessera_store::{NewObject, Tx};
+use tessera_store::{Encoded, NewObject, Tx};
 
 use super::load;
 use crate::form::Params;
@@ -206,36 +206,70 @@ pub(crate) fn new_doc(ctx_scope: &tessera_store::Scope, now: i64, a: &Attempt<'_
     })
 }
 
-/// Writes a new charge (`doc`, from [`new_doc`] for the same attempt) and, when money
-/// moved, its balance transaction. Returns the charge, and its JSON as stored (for its
-/// event).
-pub(crate) fn insert(
-    tx: &Tx<'_>,
-    ctx_scope: &tessera_store::Scope,
+/// A new charge made ready before the write that stores it: its document as it will
+/// be stored (with its balance transaction when money moved, and the review the
+/// attempt opens, if any), serialised and encoded ahead of the write, which holds the
+/// store's one write lock ([`tessera_store::Encoded`]).
+pub(crate) struct NewCharge {
+    /// The charge's document.
+    pub(crate) doc: Value,
+    /// Its JSON, for its event.
+    pub(crate) json: Box<RawValue>,
+    row: Encoded,
+    private: Value,
+    balance_transaction: Option<BalanceTransaction>,
+}
+
+/// Makes charge `doc` (from [`new_doc`] for the same attempt) ready to be written
+/// ([`insert`]): with its balance transaction when money moved, and `review` (the id
+/// of the review the attempt opens) if any.
+pub(crate) fn prepare(
     now: i64,
     a: &Attempt<'_>,
     mut doc: Value,
-) -> Outcome<(Value, Box<RawValue>)> {
+    review: Option<&str>,
+) -> Outcome<NewCharge> {
     let pi = a.payment_intent;
-    if a.failure.is_none() && a.captured {
+    let balance_transaction = if a.failure.is_none() && a.captured {
         let amount = pi["amount"].as_i64().unwrap_or(0);
-        capture_in_doc(tx, ctx_scope, now, &mut doc, amount)?;
+        let txn = BalanceTransaction::new(now, &doc, amount, "charge")?;
+        mark_captured(&mut doc, amount, &txn.id);
+        Some(txn)
+    } else {
+        None
+    };
+    if let Some(review) = review {
+        doc["review"] = json!(review);
     }
-    let private = json!({ "processor_data": a.authorization.processor_data });
     let json = crate::events::serialised(&doc)?;
+    Ok(NewCharge {
+        row: Encoded::new(&*json)?,
+        json,
+        doc,
+        private: json!({ "processor_data": a.authorization.processor_data }),
+        balance_transaction,
+    })
+}
+
+/// Writes a new charge made ready by [`prepare`], and its balance transaction.
+pub(crate) fn insert(tx: &Tx<'_>, scope: &tessera_store::Scope, charge: &NewCharge) -> Outcome<()> {
+    if let Some(txn) = &charge.balance_transaction {
+        txn.insert(tx, scope)?;
+    }
+    let doc = &charge.doc;
     tx.insert_object(
-        ctx_scope,
+        scope,
         &NewObject {
             id: doc["id"].as_str().unwrap_or_default(),
             kind: "charge",
-            created: now,
-            ref1: pi["customer"].as_str(),
-            ref2: pi["id"].as_str(),
-            doc: &*json,
-            private: Some(&private),
+            created: doc["created"].as_i64().unwrap_or_default(),
+            ref1: doc["customer"].as_str(),
+            ref2: doc["payment_intent"].as_str(),
+            doc: &charge.row,
+            private: Some(&charge.private),
         },
     )?;
-    Ok((doc, json))
+    Ok(())
 }
 
 /// The connector's data for a charge's authorization, from the charge's private
@@ -255,22 +289,21 @@ pub(crate) fn capture_in_doc(
     doc: &mut Value,
     amount: i64,
 ) -> Outcome<()> {
-    let txn = balance_transaction(
-        tx,
-        scope,
-        now,
-        doc["id"].as_str().unwrap_or_default(),
-        amount,
-        doc["currency"].clone(),
-        "charge",
-    )?;
-    doc["captured"] = json!(true);
-    doc["amount_captured"] = json!(amount);
-    doc["balance_transaction"] = json!(txn);
+    let txn = BalanceTransaction::new(now, doc, amount, "charge")?;
+    txn.insert(tx, scope)?;
+    mark_captured(doc, amount, &txn.id);
     Ok(())
 }
 
-/// Writes a balance transaction for money moving on `source`; returns its id.
+/// Marks `amount` of a charge document captured, with balance transaction `txn`.
+fn mark_captured(doc: &mut Value, amount: i64, txn: &str) {
+    doc["captured"] = json!(true);
+    doc["amount_captured"] = json!(amount);
+    doc["balance_transaction"] = json!(txn);
+}
+
+/// Writes a balance transaction of `kind` for `amount` of `currency` moved by
+/// `source` (a charge or a refund) and returns its id.
 pub(crate) fn balance_transaction(
     tx: &Tx<'_>,
     scope: &tessera_store::Scope,
@@ -280,37 +313,66 @@ pub(crate) fn balance_transaction(
     currency: Value,
     kind: &str,
 ) -> Outcome<String> {
-    let id = random::object_id(ObjectKind::BalanceTransaction.prefix());
-    let doc = json!({
-        "id": id,
-        "object": "balance_transaction",
-        "amount": amount,
-        "available_on": now + 2 * 86_400,
-        "created": now,
-        "currency": currency,
-        "description": null,
-        "exchange_rate": null,
-        "fee": 0,
-        "fee_details": [],
-        "net": amount,
-        "reporting_category": kind,
-        "source": source,
-        "status": "pending",
-        "type": kind,
-    });
-    tx.insert_object(
-        scope,
-        &NewObject {
-            id: &id,
-            kind: "balance_transaction",
+    let source = json!({ "id": source, "currency": currency });
+    let txn = BalanceTransaction::new(now, &source, amount, kind)?;
+    txn.insert(tx, scope)?;
+    Ok(txn.id)
+}
+
+/// A new balance transaction, encoded for the write that stores it.
+struct BalanceTransaction {
+    id: String,
+    source: String,
+    created: i64,
+    row: Encoded,
+}
+
+impl BalanceTransaction {
+    /// Money moved by `source` (the document of a charge or a refund): `amount` of its
+    /// currency, as `kind`.
+    fn new(now: i64, source: &Value, amount: i64, kind: &str) -> Outcome<BalanceTransaction> {
+        let id = random::object_id(ObjectKind::BalanceTransaction.prefix());
+        let source_id = source["id"].as_str().unwrap_or_default().to_owned();
+        let doc = json!({
+            "id": id,
+            "object": "balance_transaction",
+            "amount": amount,
+            "available_on": now + 2 * 86_400,
+            "created": now,
+            "currency": source["currency"],
+            "description": null,
+            "exchange_rate": null,
+            "fee": 0,
+            "fee_details": [],
+            "net": amount,
+            "reporting_category": kind,
+            "source": source_id,
+            "status": "pending",
+            "type": kind,
+        });
+        Ok(BalanceTransaction {
+            row: Encoded::new(&doc)?,
+            id,
+            source: source_id,
             created: now,
-            ref1: Some(source),
-            ref2: None,
-            doc: &doc,
-            private: None,
-        },
-    )?;
-    Ok(id)
+        })
+    }
+
+    fn insert(&self, tx: &Tx<'_>, scope: &tessera_store::Scope) -> Outcome<()> {
+        tx.insert_object(
+            scope,
+            &NewObject {
+                id: &self.id,
+                kind: "balance_transaction",
+                created: self.created,
+                ref1: Some(&self.source),
+                ref2: None,
+                doc: &self.row,
+                private: None,
+            },
+        )?;
+        Ok(())
+    }
 }
 
 /// Saves a charge document with its indexed customer and PaymentIntent.

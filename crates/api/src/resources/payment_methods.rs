@@ -7,7 +7,7 @@ use tessera_core::card::CardFacts;
 use tessera_core::ids::ObjectKind;
 use tessera_core::ports::{CardInput, TokenizeError};
 use tessera_crypto::random;
-use tessera_store::{NewObject, StoredObject, Tx};
+use tessera_store::{Encoded, NewObject, StoredObject, Tx};
 use zeroize::Zeroizing;
 
 use super::{address, load, new_metadata, update_metadata};
@@ -112,6 +112,8 @@ fn store_new(
         "network_risk": facts.network_risk,
         "client_ip": ctx.client_ip.map(|ip| ip.to_string()),
     });
+    // Encoded before the write, which holds the store's one write lock.
+    let row = Encoded::new(&doc)?;
     ctx.write(|tx| {
         tx.insert_object(
             ctx.scope(),
@@ -121,7 +123,7 @@ fn store_new(
                 created: ctx.now,
                 ref1: None,
                 ref2: None,
-                doc: &doc,
+                doc: &row,
                 private: Some(&private),
             },
         )?;

@@ -4,7 +4,6 @@
 
 use serde_json::{Value, json};
 use tessera_core::ids::ObjectKind;
-use tessera_crypto::random;
 use tessera_store::{NewObject, Tx};
 
 use crate::events;
@@ -16,9 +15,15 @@ use crate::resources::load;
 /// The second reference of an open review, which the list filters on.
 const OPEN: &str = "open";
 
-/// Opens a review of `charge` (a succeeded attempt on `payment_intent`); returns its id.
-pub(crate) fn open(tx: &Tx<'_>, ctx: &Ctx<'_>, charge: &Value, reason: &str) -> Outcome<String> {
-    let id = random::object_id(ObjectKind::Review.prefix());
+/// Opens review `id` (a new review id) of `charge`, a succeeded attempt on
+/// `payment_intent` whose document names the review already.
+pub(crate) fn open(
+    tx: &Tx<'_>,
+    ctx: &Ctx<'_>,
+    id: &str,
+    charge: &Value,
+    reason: &str,
+) -> Outcome<()> {
     let doc = json!({
         "id": id,
         "object": "review",
@@ -38,7 +43,7 @@ pub(crate) fn open(tx: &Tx<'_>, ctx: &Ctx<'_>, charge: &Value, reason: &str) -> 
     tx.insert_object(
         ctx.scope(),
         &NewObject {
-            id: &id,
+            id,
             kind: "review",
             created: ctx.now,
             ref1: charge["id"].as_str(),
@@ -48,7 +53,7 @@ pub(crate) fn open(tx: &Tx<'_>, ctx: &Ctx<'_>, charge: &Value, reason: &str) -> 
         },
     )?;
     events::record(tx, ctx, "review.opened", &doc, None)?;
-    Ok(id)
+    Ok(())
 }
 
 /// `GET /v1/reviews`: open reviews, newest first (as on Stripe).

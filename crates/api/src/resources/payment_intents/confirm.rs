@@ -11,9 +11,9 @@ use tessera_core::ids::ObjectKind;
 use tessera_core::payment_intent::{Action, Transition};
 use tessera_core::ports::{AuthorizationRequest, Decision, ThreeDSecure, VaultError};
 use tessera_crypto::{constant_time_eq, random};
-use tessera_store::{NewObject, Scope, StoredObject, Tx};
+use tessera_store::{Encoded, NewObject, Scope, StoredObject, Tx};
 
-use super::{insert_row, save, save_with_event, status_of};
+use super::{insert_row, save, save_as, status_of};
 use crate::app::App;
 use crate::auth::Caller;
 use crate::events;
@@ -624,79 +624,87 @@ pub(super) fn attempt(ctx: &Ctx<'_>, fenced: Fenced) -> Outcome<Value> {
         failure: failure.map(|(code, _, message)| (code, message)),
         screening: &screening,
     };
-    // Built before the write: it holds the store's one write lock while it runs.
+    // Everything the attempt leaves is built and encoded before the write: the write
+    // holds the store's one write lock while it runs.
     let charge_doc = charges::new_doc(ctx.scope(), ctx.now, &charge_attempt);
-    let written = ctx.write(|tx| {
-        if !still_fenced_for(tx, ctx.scope(), &pi_id, &private)? {
-            return Ok(None);
-        }
-        let mut doc = doc.clone();
-        let mut private = private.clone();
-        let status = status_of(&doc);
-        private["attempt_started"] = Value::Null;
-        private["authenticated"] = json!(false);
-        private["challenge_token"] = Value::Null;
-        doc["next_action"] = Value::Null;
-        let (charge, mut charge_json) =
-            charges::insert(tx, ctx.scope(), ctx.now, &charge_attempt, charge_doc)?;
-        risk::record(tx, ctx, &assessment, &charge, failure.is_some())?;
-        doc["latest_charge"] = charge["id"].clone();
-        let charge = if failure.is_none() && screening.review {
-            // Let through, but a person should look at it.
-            let review = reviews::open(tx, ctx, &charge, "rule")?;
-            let mut charge = charge;
-            charge["review"] = json!(review);
-            charges::save(
-                tx,
-                ctx.scope(),
-                &charge,
-                &json!({ "processor_data": authorization.processor_data }),
-            )?;
-            doc["review"] = json!(review);
-            charge_json = events::serialised(&charge)?;
-            charge
-        } else {
-            charge
-        };
-        if let Some((code, decline_code, message)) = failure {
-            doc["status"] = json!(status.apply(Transition::AttemptFailed)?.as_str());
-            doc["payment_method"] = Value::Null;
-            doc["last_payment_error"] = json!({
-                "charge": charge["id"],
-                "code": code,
-                "decline_code": decline_code,
-                "doc_url": tessera_core::error::doc_url(code),
-                "message": message,
-                "payment_method": pm,
-                "type": "card_error",
-            });
-            events::record(tx, ctx, "charge.failed", &*charge_json, None)?;
-            save_with_event(
-                tx,
-                ctx,
-                &doc,
-                &private,
-                "payment_intent.payment_failed",
-                Some(json!({ "status": status.as_str() })),
-            )?;
-            return Ok(Some((doc, charge)));
-        }
+    let review = (failure.is_none() && screening.review)
+        // Let through, but a person should look at it.
+        .then(|| random::object_id(ObjectKind::Review.prefix()));
+    let charge = charges::prepare(ctx.now, &charge_attempt, charge_doc, review.as_deref())?;
+    let status = status_of(&doc);
+    let mut after = doc.clone();
+    let mut after_private = private.clone();
+    after_private["attempt_started"] = Value::Null;
+    after_private["authenticated"] = json!(false);
+    after_private["challenge_token"] = Value::Null;
+    after["next_action"] = Value::Null;
+    after["latest_charge"] = charge.doc["id"].clone();
+    if let Some(review) = &review {
+        after["review"] = json!(review);
+    }
+    let (event, previous) = if let Some((code, decline_code, message)) = failure {
+        after["status"] = json!(status.apply(Transition::AttemptFailed)?.as_str());
+        after["payment_method"] = Value::Null;
+        after["last_payment_error"] = json!({
+            "charge": charge.doc["id"],
+            "code": code,
+            "decline_code": decline_code,
+            "doc_url": tessera_core::error::doc_url(code),
+            "message": message,
+            "payment_method": pm,
+            "type": "card_error",
+        });
+        (
+            "payment_intent.payment_failed",
+            json!({ "status": status.as_str() }),
+        )
+    } else {
         let amount = doc["amount"].clone();
-        doc["status"] = json!(
+        after["status"] = json!(
             status
                 .apply(Transition::Authorized {
                     manual_capture: manual
                 })?
                 .as_str()
         );
-        doc["last_payment_error"] = Value::Null;
+        after["last_payment_error"] = Value::Null;
         if manual {
-            doc["amount_capturable"] = amount;
+            after["amount_capturable"] = amount;
+            (
+                "payment_intent.amount_capturable_updated",
+                json!({ "amount_capturable": 0, "status": status.as_str() }),
+            )
         } else {
-            doc["amount_received"] = amount;
+            after["amount_received"] = amount;
+            (
+                "payment_intent.succeeded",
+                json!({ "amount_received": 0, "status": status.as_str() }),
+            )
         }
-        if let (Some(customer), Some(usage)) =
-            (doc["customer"].as_str(), doc["setup_future_usage"].as_str())
+    };
+    let after_json = events::serialised(&after)?;
+    let after_row = Encoded::new(&*after_json)?;
+    let charge_event = match failure {
+        Some(_) => "charge.failed",
+        None => "charge.succeeded",
+    };
+    let charge_event = events::prepare(ctx, charge_event, &*charge.json, None)?;
+    let intent_event = events::prepare(ctx, event, &*after_json, Some(previous))?;
+    let risk_attempt = risk::attempt_record(ctx, &assessment, &charge.doc, failure.is_some())?;
+    let written = ctx.write(|tx| {
+        if !still_fenced_for(tx, ctx.scope(), &pi_id, &private)? {
+            return Ok(false);
+        }
+        charges::insert(tx, ctx.scope(), &charge)?;
+        tx.insert_encoded_risk_attempt(&risk_attempt)?;
+        if let Some(review) = &review {
+            reviews::open(tx, ctx, review, &charge.doc, "rule")?;
+        }
+        if failure.is_none()
+            && let (Some(customer), Some(usage)) = (
+                after["customer"].as_str(),
+                after["setup_future_usage"].as_str(),
+            )
         {
             // Saving the card for later: attach it, and remember it may be used off-session.
             payment_methods::attach_in(tx, ctx, &pm, customer, "customer")?;
@@ -717,36 +725,20 @@ pub(super) fn attempt(ctx: &Ctx<'_>, fenced: Fenced) -> Outcome<Value> {
                 )?;
             }
         }
-        events::record(tx, ctx, "charge.succeeded", &*charge_json, None)?;
-        if manual {
-            save_with_event(
-                tx,
-                ctx,
-                &doc,
-                &private,
-                "payment_intent.amount_capturable_updated",
-                Some(json!({ "amount_capturable": 0, "status": status.as_str() })),
-            )?;
-        } else {
-            save_with_event(
-                tx,
-                ctx,
-                &doc,
-                &private,
-                "payment_intent.succeeded",
-                Some(json!({ "amount_received": 0, "status": status.as_str() })),
-            )?;
-            let processor_data = &authorization.processor_data;
-            if processor.will_dispute(processor_data) {
-                open_dispute(tx, ctx.scope(), ctx.now, &charge)?;
+        events::record_prepared(tx, ctx.scope(), ctx.now, charge_event)?;
+        save_as(tx, ctx.scope(), &after, &after_row, &after_private)?;
+        events::record_prepared(tx, ctx.scope(), ctx.now, intent_event)?;
+        if failure.is_none() {
+            if !manual && processor.will_dispute(&authorization.processor_data) {
+                open_dispute(tx, ctx.scope(), ctx.now, &charge.doc)?;
             }
+            checkout_sessions::on_payment_succeeded(tx, ctx, &after, &after_private, &pm)?;
         }
-        checkout_sessions::on_payment_succeeded(tx, ctx, &doc, &private, &pm)?;
-        Ok::<_, Failure>(Some((doc, charge)))
+        Ok::<_, Failure>(true)
     });
-    let (doc, charge) = match written {
-        Ok(Some(w)) => w,
-        Ok(None) => {
+    match written {
+        Ok(true) => {}
+        Ok(false) => {
             let approved = authorization.decision == Decision::Approved;
             let authorized = approved.then_some((
                 request.attempt.as_str(),
@@ -771,12 +763,12 @@ pub(super) fn attempt(ctx: &Ctx<'_>, fenced: Fenced) -> Outcome<Value> {
         failure.is_some(),
     );
     match failure {
-        None => Ok(doc),
+        None => Ok(after),
         Some((code, decline_code, message)) => {
             let mut error = ApiError::card(code, decline_code, message);
             error.payment_method = Some(pm);
-            error.charge = charge["id"].as_str().map(str::to_owned);
-            error.payment_intent = Some(doc);
+            error.charge = charge.doc["id"].as_str().map(str::to_owned);
+            error.payment_intent = Some(after);
             Err(error.into())
         }
     }

@@ -5,7 +5,6 @@
 mod authorization;
 pub(crate) mod confirm;
 
-use serde_json::value::RawValue;
 use serde_json::{Value, json};
 use tessera_core::ApiError;
 use tessera_core::ids::{ObjectKind, payment_intent_of_client_secret};
@@ -35,28 +34,14 @@ pub(crate) fn save(tx: &Tx<'_>, ctx: &Ctx<'_>, doc: &Value, private: &Value) -> 
     save_in(tx, ctx.scope(), doc, private)
 }
 
-/// [`save`], and an event of `kind` carrying the intent as saved (serialised once
-/// for both).
-pub(crate) fn save_with_event(
-    tx: &Tx<'_>,
-    ctx: &Ctx<'_>,
-    doc: &Value,
-    private: &Value,
-    kind: &str,
-    previous: Option<Value>,
-) -> Outcome<()> {
-    let json = events::serialised(doc)?;
-    save_as(tx, ctx.scope(), doc, &*json, private)?;
-    events::record(tx, ctx, kind, &*json, previous)
-}
-
 /// [`save`] outside a request (a scheduled job).
 pub(crate) fn save_in(tx: &Tx<'_>, scope: &Scope, doc: &Value, private: &Value) -> Outcome<()> {
     save_as(tx, scope, doc, doc, private)
 }
 
-/// Saves intent `doc` as `stored`: the same document, or its JSON serialised already.
-fn save_as<D: serde::Serialize + ?Sized>(
+/// Saves intent `doc` as `stored`: the same document, its JSON serialised already, or
+/// that JSON encoded for storage.
+pub(super) fn save_as<D: tessera_store::Document + ?Sized>(
     tx: &Tx<'_>,
     scope: &Scope,
     doc: &Value,
@@ -130,23 +115,20 @@ pub(crate) fn new_doc(
     })
 }
 
-/// Stores a new PaymentIntent and records `payment_intent.created`.
+/// Stores a new PaymentIntent and records `payment_intent.created` (the intent's
+/// JSON serialised once for both).
 pub(crate) fn insert(tx: &Tx<'_>, ctx: &Ctx<'_>, doc: &Value, private: &Value) -> Outcome<()> {
-    let json = record_created(tx, ctx, doc)?;
+    let json = events::serialised(doc)?;
+    events::record(tx, ctx, CREATED, &*json, None)?;
     insert_row(tx, ctx, doc, &*json, private)
 }
 
-/// Records `payment_intent.created` for new intent `doc`; returns the intent's JSON,
-/// serialised once for the event and for its row.
-fn record_created(tx: &Tx<'_>, ctx: &Ctx<'_>, doc: &Value) -> Outcome<Box<RawValue>> {
-    let json = events::serialised(doc)?;
-    events::record(tx, ctx, "payment_intent.created", &*json, None)?;
-    Ok(json)
-}
+/// The event a new intent's creation records.
+const CREATED: &str = "payment_intent.created";
 
 /// Writes a new PaymentIntent's row: `doc` as `stored` (the same document, or its
 /// JSON serialised already), indexed by its customer.
-pub(crate) fn insert_row<D: serde::Serialize + ?Sized>(
+pub(crate) fn insert_row<D: tessera_store::Document + ?Sized>(
     tx: &Tx<'_>,
     ctx: &Ctx<'_>,
     doc: &Value,
@@ -333,15 +315,18 @@ pub(crate) fn create(ctx: &Ctx<'_>, p: &mut Params) -> Outcome<Value> {
         // confirmation that is refused still leaves the intent created, as when the
         // two were separate steps: the fence writes nothing unless it succeeds.
         let new_pm = confirm_request.payment_method_id(ctx);
-        // Copied before the write, which holds the store's one write lock.
+        // Copied, and its event encoded, before the write, which holds the store's
+        // one write lock.
         let unfenced = StoredObject {
             doc: doc.clone(),
             private: json!({}),
         };
+        let json = &events::serialised(&doc)?;
+        let created = events::prepare(ctx, CREATED, &**json, None)?;
         let fenced = ctx.write(move |tx| {
             // The intent's row is written once, by the fence: inserted as created and
             // then updated, it was encoded and written twice in this one write.
-            let json = created_unstored(tx, ctx, &doc)?;
+            created_unstored(tx, ctx, &doc, created)?;
             let fenced = match new_pm {
                 Ok(pm) => confirm::fence(
                     tx,
@@ -358,7 +343,7 @@ pub(crate) fn create(ctx: &Ctx<'_>, p: &mut Params) -> Outcome<Value> {
             // that fails after storing the intent, on a store error, leaves it stored.)
             let id = doc["id"].as_str().unwrap_or_default();
             if fenced.is_err() && tx.get_private(ctx.scope(), "payment_intent", id)?.is_none() {
-                insert_row(tx, ctx, &doc, &*json, &json!({}))?;
+                insert_row(tx, ctx, &doc, &**json, &json!({}))?;
             }
             Ok::<_, crate::pipeline::Failure>(fenced)
         })??;
@@ -390,12 +375,18 @@ fn insert_new(tx: &Tx<'_>, ctx: &Ctx<'_>, doc: Value) -> Outcome<StoredObject> {
 
 /// [`insert_new`] but for the row, which the caller writes: the fence of a
 /// create-and-confirm stores the intent fenced ([`confirm::Saving::Insert`]), or, if
-/// it refuses, the caller stores it as created. Returns the intent's JSON as created.
-fn created_unstored(tx: &Tx<'_>, ctx: &Ctx<'_>, doc: &Value) -> Outcome<Box<RawValue>> {
+/// it refuses, the caller stores it as created. `created` is its
+/// `payment_intent.created`, made ready before the write.
+fn created_unstored<O: serde::Serialize + ?Sized>(
+    tx: &Tx<'_>,
+    ctx: &Ctx<'_>,
+    doc: &Value,
+    created: events::Prepared<'_, O>,
+) -> Outcome<()> {
     if let Some(c) = doc["customer"].as_str() {
         customer_exists(tx, ctx, c)?;
     }
-    record_created(tx, ctx, doc)
+    events::record_prepared(tx, ctx.scope(), ctx.now, created)
 }
 
 /// Checks a `client_secret` against the intent's, in constant time.

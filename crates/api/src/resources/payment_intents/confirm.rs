@@ -116,13 +116,86 @@ pub(crate) enum AttemptKind {
 }
 
 /// How a fence stores the intent it fenced.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Saving {
     /// Over the intent as stored.
     Update,
     /// As the intent's first row: it was created by the same write
     /// (create-and-confirm), whose caller stores it unfenced if the fence refuses.
-    Insert,
+    /// With the row made ready before the write, when the request names its payment
+    /// method.
+    Insert(Option<Prefenced>),
+}
+
+/// A new intent as its fence will store it, encoded before the write that fences it
+/// (which holds the store's one write lock): create-and-confirm knows the intent, the
+/// request and the payment method's id before it takes the lock.
+pub(crate) struct Prefenced {
+    doc: Value,
+    private: Value,
+    row: Encoded,
+}
+
+impl Prefenced {
+    /// New intent `doc` as fenced for its first attempt with payment method `pm_id`
+    /// by `request`.
+    pub(crate) fn new(
+        ctx: &Ctx<'_>,
+        doc: &Value,
+        pm_id: &str,
+        request: &ConfirmRequest,
+    ) -> Outcome<Prefenced> {
+        let (doc, private) = fenced_docs(
+            ctx,
+            doc.clone(),
+            json!({}),
+            Some(pm_id),
+            request,
+            AttemptKind::New,
+        );
+        Ok(Prefenced {
+            row: Encoded::new(&doc)?,
+            doc,
+            private,
+        })
+    }
+}
+
+/// Intent `doc` (with private document `private`) as a fence for an attempt of `kind`
+/// by `request` leaves it: with payment method `new_pm` if the request names one, or
+/// with its own.
+fn fenced_docs(
+    ctx: &Ctx<'_>,
+    mut doc: Value,
+    mut private: Value,
+    new_pm: Option<&str>,
+    request: &ConfirmRequest,
+    kind: AttemptKind,
+) -> (Value, Value) {
+    if let Some(pm_id) = new_pm {
+        private["authenticated"] = json!(false);
+        doc["payment_method"] = json!(pm_id);
+    }
+    if let Some(email) = &request.receipt_email {
+        doc["receipt_email"] = json!(email);
+    }
+    if let Some(sfu) = &request.setup_future_usage {
+        doc["setup_future_usage"] = if sfu.is_empty() {
+            Value::Null
+        } else {
+            json!(sfu)
+        };
+    }
+    if let Some(m) = &request.capture_method {
+        doc["capture_method"] = json!(m);
+    }
+    if let Some(choice) = &request.three_d_secure {
+        doc["payment_method_options"]["card"]["request_three_d_secure"] = json!(choice);
+    }
+    private["return_url"] = json!(request.return_url);
+    private["off_session"] = json!(request.off_session.unwrap_or(false));
+    private["error_on_requires_action"] = json!(request.error_on_requires_action.unwrap_or(false));
+    mark_attempt_started(&mut private, ctx.now, ctx.app, kind);
+    (doc, private)
 }
 
 /// Marks an intent (by its private document) as having an authorization attempt under
@@ -409,8 +482,8 @@ pub(super) fn fence(
     let named_pm = new_pm
         .map(|id| load(tx, ctx, ObjectKind::PaymentMethod, id, "payment_method"))
         .transpose()?;
-    let mut doc = found.doc;
-    let mut private = if found.private.is_object() {
+    let doc = found.doc;
+    let private = if found.private.is_object() {
         found.private
     } else {
         json!({})
@@ -418,12 +491,9 @@ pub(super) fn fence(
     status_of(&doc).allows(Action::Confirm)?;
     refuse_while_attempt_in_flight(ctx, &private)?;
     let pm_id = match new_pm {
-        Some(pm_id) => {
-            private["authenticated"] = json!(false);
-            pm_id.to_owned()
-        }
+        Some(pm_id) => pm_id,
         None => match doc["payment_method"].as_str() {
-            Some(pm_id) => pm_id.to_owned(),
+            Some(pm_id) => pm_id,
             None => {
                 return Err(ApiError::invalid_request(
                     "payment_method",
@@ -437,7 +507,7 @@ pub(super) fn fence(
     // Read inside this transaction: the card's saved-for-later state travels with it.
     let stored_pm = match named_pm {
         Some(pm) => pm,
-        None => load(tx, ctx, ObjectKind::PaymentMethod, &pm_id, "payment_method")?,
+        None => load(tx, ctx, ObjectKind::PaymentMethod, pm_id, "payment_method")?,
     };
     let (pm, pm_private) = (stored_pm.doc, stored_pm.private);
     if let (Some(pm_customer), Some(pi_customer)) =
@@ -450,31 +520,22 @@ pub(super) fn fence(
         )
         .into());
     }
-    if let Some(email) = &request.receipt_email {
-        doc["receipt_email"] = json!(email);
-    }
-    if let Some(sfu) = &request.setup_future_usage {
-        doc["setup_future_usage"] = if sfu.is_empty() {
-            Value::Null
-        } else {
-            json!(sfu)
-        };
-    }
-    if let Some(m) = &request.capture_method {
-        doc["capture_method"] = json!(m);
-    }
-    if let Some(choice) = &request.three_d_secure {
-        doc["payment_method_options"]["card"]["request_three_d_secure"] = json!(choice);
-    }
-    doc["payment_method"] = pm["id"].clone();
-    private["return_url"] = json!(request.return_url);
-    private["off_session"] = json!(request.off_session.unwrap_or(false));
-    private["error_on_requires_action"] = json!(request.error_on_requires_action.unwrap_or(false));
-    mark_attempt_started(&mut private, ctx.now, ctx.app, kind);
-    match saving {
-        Saving::Update => save(tx, ctx, &doc, &private)?,
-        Saving::Insert => insert_row(tx, ctx, &doc, &doc, &private)?,
-    }
+    let (doc, private) = match saving {
+        Saving::Insert(Some(ready)) => {
+            insert_row(tx, ctx, &ready.doc, &ready.row, &ready.private)?;
+            (ready.doc, ready.private)
+        }
+        Saving::Insert(None) => {
+            let (doc, private) = fenced_docs(ctx, doc, private, new_pm, request, kind);
+            insert_row(tx, ctx, &doc, &doc, &private)?;
+            (doc, private)
+        }
+        Saving::Update => {
+            let (doc, private) = fenced_docs(ctx, doc, private, new_pm, request, kind);
+            save(tx, ctx, &doc, &private)?;
+            (doc, private)
+        }
+    };
     // Should this process die before the attempt's outcome is written, a retry with the
     // request's idempotency key carries on with this intent ([`resume`]).
     ctx.set_resume_point(tx, doc["id"].as_str().unwrap_or_default())?;

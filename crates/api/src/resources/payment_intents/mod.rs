@@ -315,15 +315,19 @@ pub(crate) fn create(ctx: &Ctx<'_>, p: &mut Params) -> Outcome<Value> {
         // confirmation that is refused still leaves the intent created, as when the
         // two were separate steps: the fence writes nothing unless it succeeds.
         let new_pm = confirm_request.payment_method_id(ctx);
-        // Copied, and its event encoded, before the write, which holds the store's
-        // one write lock.
+        // Copied, its event encoded, and its fenced row too, before the write, which
+        // holds the store's one write lock (and drops nothing large while it does).
         let unfenced = StoredObject {
             doc: doc.clone(),
             private: json!({}),
         };
-        let json = &events::serialised(&doc)?;
-        let created = events::prepare(ctx, CREATED, &**json, None)?;
-        let fenced = ctx.write(move |tx| {
+        let json = events::serialised(&doc)?;
+        let created = events::prepare(ctx, CREATED, &*json, None)?;
+        let ready = match &new_pm {
+            Ok(Some(pm)) => Some(confirm::Prefenced::new(ctx, &doc, pm, &confirm_request)?),
+            _ => None,
+        };
+        let fenced = ctx.write(|tx| {
             // The intent's row is written once, by the fence: inserted as created and
             // then updated, it was encoded and written twice in this one write.
             created_unstored(tx, ctx, &doc, created)?;
@@ -335,7 +339,7 @@ pub(crate) fn create(ctx: &Ctx<'_>, p: &mut Params) -> Outcome<Value> {
                     pm.as_deref(),
                     &confirm_request,
                     confirm::AttemptKind::New,
-                    confirm::Saving::Insert,
+                    confirm::Saving::Insert(ready),
                 ),
                 Err(refused) => Err(refused),
             };
@@ -343,7 +347,7 @@ pub(crate) fn create(ctx: &Ctx<'_>, p: &mut Params) -> Outcome<Value> {
             // that fails after storing the intent, on a store error, leaves it stored.)
             let id = doc["id"].as_str().unwrap_or_default();
             if fenced.is_err() && tx.get_private(ctx.scope(), "payment_intent", id)?.is_none() {
-                insert_row(tx, ctx, &doc, &**json, &json!({}))?;
+                insert_row(tx, ctx, &doc, &*json, &json!({}))?;
             }
             Ok::<_, crate::pipeline::Failure>(fenced)
         })??;

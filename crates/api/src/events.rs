@@ -266,12 +266,11 @@ pub(crate) const EVENT_TYPES: &[&str] = &[
     "review.opened",
 ];
 
-/// An enabled webhook endpoint: its id and the event types it is subscribed to.
+/// An enabled webhook endpoint: its id and the event types it is subscribed to (`*`:
+/// every type).
 #[derive(Debug, Clone, PartialEq)]
 struct Subscription {
     id: String,
-    /// Every type (`*`).
-    all: bool,
     types: Vec<String>,
 }
 
@@ -291,14 +290,12 @@ fn enabled_endpoints(tx: &Tx<'_>, scope: &tessera_store::Scope) -> Outcome<Vec<S
             .filter(|e| e["status"] == "enabled")
             .filter_map(|e| {
                 let types = e["enabled_events"].as_array()?;
-                let types: Vec<String> = types
-                    .iter()
-                    .filter_map(|t| t.as_str().map(str::to_owned))
-                    .collect();
                 Some(Subscription {
                     id: e["id"].as_str()?.to_owned(),
-                    all: types.iter().any(|t| t == "*"),
-                    types,
+                    types: types
+                        .iter()
+                        .filter_map(|t| t.as_str().map(str::to_owned))
+                        .collect(),
                 })
             })
             .collect(),
@@ -344,7 +341,7 @@ fn expected_subscribers(scope: &tessera_store::Scope, kind: &str) -> Vec<String>
 fn subscribers(endpoints: &[Subscription], kind: &str) -> Vec<String> {
     endpoints
         .iter()
-        .filter(|e| e.all || e.types.iter().any(|t| t == kind))
+        .filter(|e| e.types.iter().any(|t| t == "*" || t == kind))
         .map(|e| e.id.clone())
         .collect()
 }

@@ -152,8 +152,8 @@ fn keys_from_json(v: &Value) -> AttemptKeys {
 }
 
 /// The attempt (with the charge that records it), encoded before the write that keeps
-/// it ([`tessera_store::Tx::insert_encoded_risk_attempt`]) for the velocity counters and for dry
-/// runs of new rules.
+/// it ([`tessera_store::Tx::insert_encoded_risk_attempt`]) for the velocity counters
+/// and for dry runs of new rules.
 pub(crate) fn attempt_record(
     ctx: &Ctx<'_>,
     assessment: &Assessment,

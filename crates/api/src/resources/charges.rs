@@ -232,7 +232,7 @@ pub(crate) fn prepare(
     let pi = a.payment_intent;
     let balance_transaction = if a.failure.is_none() && a.captured {
         let amount = pi["amount"].as_i64().unwrap_or(0);
-        let txn = BalanceTransaction::new(now, &doc, amount, "charge")?;
+        let txn = BalanceTransaction::of_charge(now, &doc, amount)?;
         mark_captured(&mut doc, amount, &txn.id);
         Some(txn)
     } else {
@@ -289,7 +289,7 @@ pub(crate) fn capture_in_doc(
     doc: &mut Value,
     amount: i64,
 ) -> Outcome<()> {
-    let txn = BalanceTransaction::new(now, doc, amount, "charge")?;
+    let txn = BalanceTransaction::of_charge(now, doc, amount)?;
     txn.insert(tx, scope)?;
     mark_captured(doc, amount, &txn.id);
     Ok(())
@@ -313,8 +313,7 @@ pub(crate) fn balance_transaction(
     currency: Value,
     kind: &str,
 ) -> Outcome<String> {
-    let source = json!({ "id": source, "currency": currency });
-    let txn = BalanceTransaction::new(now, &source, amount, kind)?;
+    let txn = BalanceTransaction::new(now, source, amount, &currency, kind)?;
     txn.insert(tx, scope)?;
     Ok(txn.id)
 }
@@ -328,32 +327,42 @@ struct BalanceTransaction {
 }
 
 impl BalanceTransaction {
-    /// Money moved by `source` (the document of a charge or a refund): `amount` of its
-    /// currency, as `kind`.
-    fn new(now: i64, source: &Value, amount: i64, kind: &str) -> Outcome<BalanceTransaction> {
+    /// `amount` of charge `doc` captured.
+    fn of_charge(now: i64, doc: &Value, amount: i64) -> Outcome<BalanceTransaction> {
+        let id = doc["id"].as_str().unwrap_or_default();
+        BalanceTransaction::new(now, id, amount, &doc["currency"], "charge")
+    }
+
+    /// `amount` of `currency` moved by `source` (a charge or a refund), as `kind`.
+    fn new(
+        now: i64,
+        source: &str,
+        amount: i64,
+        currency: &Value,
+        kind: &str,
+    ) -> Outcome<BalanceTransaction> {
         let id = random::object_id(ObjectKind::BalanceTransaction.prefix());
-        let source_id = source["id"].as_str().unwrap_or_default().to_owned();
         let doc = json!({
             "id": id,
             "object": "balance_transaction",
             "amount": amount,
             "available_on": now + 2 * 86_400,
             "created": now,
-            "currency": source["currency"],
+            "currency": currency,
             "description": null,
             "exchange_rate": null,
             "fee": 0,
             "fee_details": [],
             "net": amount,
             "reporting_category": kind,
-            "source": source_id,
+            "source": source,
             "status": "pending",
             "type": kind,
         });
         Ok(BalanceTransaction {
             row: Encoded::new(&doc)?,
             id,
-            source: source_id,
+            source: source.to_owned(),
             created: now,
         })
     }

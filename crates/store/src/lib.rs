@@ -71,16 +71,15 @@ CREATE TABLE IF NOT EXISTS objects (
 );
 -- Lists run newest first by `created`, then by insertion order within a second (a
 -- request stamps `created` when it starts, so two concurrent ones can commit in the
--- other order). Each kind has an index of its own for its lists, made when the store
--- opens (`Tx::build_kind_indexes`).
--- Only objects that have a reference are indexed by it (most kinds leave one or both
--- empty), so an insert writes fewer index entries. These replace the indexes of
--- earlier schemas, which ran in insertion order alone.
+-- other order). Only objects that have a reference are indexed by it (most kinds
+-- leave one or both empty), so an insert writes fewer index entries. These replace
+-- the indexes of earlier schemas, which ran in insertion order alone.
 DROP INDEX IF EXISTS objects_by_kind;
 DROP INDEX IF EXISTS objects_by_ref1;
 DROP INDEX IF EXISTS objects_by_ref2;
 DROP INDEX IF EXISTS objects_by_ref1_set;
 DROP INDEX IF EXISTS objects_by_ref2_set;
+CREATE INDEX IF NOT EXISTS objects_by_kind_created ON objects(account, livemode, kind, created, seq);
 CREATE INDEX IF NOT EXISTS objects_by_ref1_created ON objects(account, livemode, kind, ref1, created, seq) WHERE ref1 IS NOT NULL;
 CREATE INDEX IF NOT EXISTS objects_by_ref2_created ON objects(account, livemode, kind, ref2, created, seq) WHERE ref2 IS NOT NULL;
 CREATE TABLE IF NOT EXISTS jobs (
@@ -219,19 +218,6 @@ impl Store {
             store
                 .write(|tx| tx.add_columns(&tx.missing_columns()?))
                 .map_err(in_path)?;
-        }
-        if store
-            .read(|tx| tx.kind_indexes_missing())
-            .map_err(in_path)?
-        {
-            let objects = store.read(|tx| tx.object_count()).map_err(in_path)?;
-            if objects > 0 {
-                tracing::info!(
-                    objects,
-                    "building an index of its own for each kind of object, once: a pass over the stored objects for each kind"
-                );
-            }
-            store.write(|tx| tx.build_kind_indexes()).map_err(in_path)?;
         }
         Ok(store)
     }

@@ -3,8 +3,6 @@
 use rusqlite::{OptionalExtension, params, types::Value as SqlValue};
 use serde_json::Value;
 
-use tessera_core::ids::ObjectKind;
-
 use crate::{Scope, StoreError, Tx, documents, documents::Document};
 
 /// An object to insert. Its document is anything that serialises to the wire JSON
@@ -270,25 +268,13 @@ impl Tx<'_> {
         scope: &Scope,
         q: &ListQuery<'_>,
     ) -> Result<Option<(String, Vec<SqlValue>)>, StoreError> {
-        // In the text, not bound: SQLite uses the kind's own index only for a query
-        // that names it (see `build_kind_indexes`). Only a kind's name from the list
-        // below gets there.
-        let Some(kind) = ObjectKind::ALL
-            .into_iter()
-            .map(ObjectKind::object_name)
-            .find(|k| *k == q.kind)
-        else {
-            return Err(StoreError::new(format!(
-                "no kind of object is named {:?}",
-                q.kind
-            )));
-        };
-        let mut sql = format!(
-            "SELECT doc FROM objects WHERE account = ? AND livemode = ? AND kind = '{kind}' AND deleted = 0"
+        let mut sql = String::from(
+            "SELECT doc FROM objects WHERE account = ? AND livemode = ? AND kind = ? AND deleted = 0",
         );
         let mut args: Vec<SqlValue> = vec![
             SqlValue::Text(scope.account.clone()),
             SqlValue::Integer(i64::from(scope.livemode)),
+            SqlValue::Text(q.kind.to_owned()),
         ];
         let c = &q.created;
         for (clause, value) in [
@@ -329,65 +315,6 @@ impl Tx<'_> {
         });
         args.push(SqlValue::Integer(i64::from(q.limit) + 1));
         Ok(Some((sql, args)))
-    }
-}
-
-/// The name of the index that lists objects of `kind` (`objects_charge_by_created`).
-pub(crate) fn kind_index(kind: &str) -> String {
-    format!("objects_{}_by_created", kind.replace('.', "_"))
-}
-
-/// The index for every kind's lists in stores made before each kind had its own.
-const SHARED_KIND_INDEX: &str = "objects_by_kind_created";
-
-impl Tx<'_> {
-    /// Whether the store lacks an index of [`Tx::build_kind_indexes`], or keeps the
-    /// one they replace.
-    pub(crate) fn kind_indexes_missing(&self) -> Result<bool, StoreError> {
-        let mut stmt = self.conn.prepare(
-            "SELECT name FROM sqlite_schema WHERE type = 'index' AND tbl_name = 'objects'",
-        )?;
-        let present = stmt
-            .query_map([], |r| r.get::<_, String>(0))?
-            .collect::<Result<std::collections::HashSet<_>, _>>()?;
-        Ok(present.contains(SHARED_KIND_INDEX)
-            || ObjectKind::ALL
-                .into_iter()
-                .any(|k| !present.contains(&kind_index(k.object_name()))))
-    }
-
-    /// How many objects the store holds, deleted ones included.
-    pub(crate) fn object_count(&self) -> Result<i64, StoreError> {
-        Ok(self
-            .conn
-            .query_row("SELECT count(*) FROM objects", [], |r| r.get(0))?)
-    }
-
-    /// Makes the index each kind of object is listed by, keyed `(account, livemode,
-    /// created, seq)` and holding that kind only, and drops the one index for every
-    /// kind of earlier stores.
-    ///
-    /// A payment appends a PaymentMethod, a PaymentIntent, a charge, a balance
-    /// transaction and events. In one index for every kind, each of those lands at the
-    /// end of its kind's range, in the middle of the index, where leaves fill and split
-    /// in most commits. In an index of its own, each kind is appended at the index's
-    /// end, and a commit writes about a quarter fewer of these pages
-    /// (docs/PERFORMANCE.md). A list names its kind in the query's text
-    /// ([`Tx::list_objects`]): SQLite uses an index with a `WHERE` only for a query
-    /// that says the same, not a bound value.
-    ///
-    /// A store that has objects takes one pass over them for each kind, once.
-    pub(crate) fn build_kind_indexes(&self) -> Result<(), StoreError> {
-        for kind in ObjectKind::ALL {
-            let kind = kind.object_name();
-            self.conn.execute_batch(&format!(
-                "CREATE INDEX IF NOT EXISTS {} ON objects(account, livemode, created, seq) WHERE kind = '{kind}'",
-                kind_index(kind)
-            ))?;
-        }
-        self.conn
-            .execute_batch(&format!("DROP INDEX IF EXISTS {SHARED_KIND_INDEX}"))?;
-        Ok(())
     }
 }
 
@@ -508,15 +435,15 @@ mod tests {
         for (q, index) in [
             (
                 query(None, None, None, None, None),
-                "objects_customer_by_created",
+                "objects_by_kind_created",
             ),
             (
                 query(None, None, Some("cus_1"), None, None),
-                "objects_customer_by_created",
+                "objects_by_kind_created",
             ),
             (
                 query(None, None, None, Some("cus_1"), Some(5)),
-                "objects_customer_by_created",
+                "objects_by_kind_created",
             ),
             (
                 query(Some("x"), None, None, None, None),
@@ -531,7 +458,16 @@ mod tests {
                 "objects_by_ref2_created",
             ),
         ] {
-            let plan = plan(&store, &s, &q);
+            let plan: Vec<String> = store
+                .read(|tx| {
+                    let (sql, args) = tx.list_sql(&s, &q)?.unwrap();
+                    let mut stmt = tx.conn.prepare(&format!("EXPLAIN QUERY PLAN {sql}"))?;
+                    let rows = stmt
+                        .query_map(rusqlite::params_from_iter(args), |r| r.get::<_, String>(3))?
+                        .collect::<Result<Vec<_>, _>>()?;
+                    Ok::<_, StoreError>(rows)
+                })
+                .unwrap();
             assert!(
                 plan.iter().any(|step| step.contains(index)),
                 "{q:?} should use {index}: {plan:?}"
@@ -543,106 +479,6 @@ mod tests {
         }
     }
 
-    /// The indexes of `objects` in the current schema, by name.
-    fn current_index_names() -> Vec<String> {
-        let mut names: Vec<String> = ObjectKind::ALL
-            .into_iter()
-            .map(|k| kind_index(k.object_name()))
-            .chain([
-                "objects_by_ref1_created".into(),
-                "objects_by_ref2_created".into(),
-            ])
-            .collect();
-        names.sort();
-        names
-    }
-
-    /// The steps of SQLite's plan for the page `q`.
-    fn plan(store: &Store, s: &Scope, q: &ListQuery<'_>) -> Vec<String> {
-        store
-            .read(|tx| {
-                // Run first: a connection notices indexes made since its last statement
-                // ran when it runs the next one, and EXPLAIN runs nothing.
-                tx.list_objects(s, q)?;
-                let (sql, args) = tx.list_sql(s, q)?.unwrap();
-                let mut stmt = tx.conn.prepare(&format!("EXPLAIN QUERY PLAN {sql}"))?;
-                let rows = stmt
-                    .query_map(rusqlite::params_from_iter(args), |r| r.get::<_, String>(3))?
-                    .collect::<Result<Vec<_>, _>>()?;
-                Ok::<_, StoreError>(rows)
-            })
-            .unwrap()
-    }
-
-    #[test]
-    fn every_kind_is_listed_through_its_own_index() {
-        let (_dir, store) = crate::scratch_store();
-        let s = scope("acct_a");
-        for kind in ObjectKind::ALL {
-            let kind = kind.object_name();
-            let id = format!("x_{kind}");
-            store
-                .write(|tx| {
-                    tx.insert_object(
-                        &s,
-                        &NewObject {
-                            id: &id,
-                            kind,
-                            created: 7,
-                            ref1: None,
-                            ref2: None,
-                            doc: &json!({ "id": id }),
-                            private: None,
-                        },
-                    )
-                })
-                .unwrap();
-            let first = ListQuery {
-                kind,
-                limit: 10,
-                ..Default::default()
-            };
-            let after = ListQuery {
-                starting_after: Some(&id),
-                created: CreatedFilter {
-                    gte: Some(5),
-                    ..Default::default()
-                },
-                ..first.clone()
-            };
-            let before = ListQuery {
-                ending_before: Some(&id),
-                ..first.clone()
-            };
-            for q in [first, after, before] {
-                let plan = plan(&store, &s, &q);
-                assert!(
-                    plan.iter().any(|step| step.contains(&kind_index(kind))),
-                    "{q:?} should use {}: {plan:?}",
-                    kind_index(kind)
-                );
-                assert!(
-                    !plan.iter().any(|step| step.contains("TEMP B-TREE")),
-                    "{q:?} should not sort: {plan:?}"
-                );
-            }
-            let page = store
-                .read(|tx| {
-                    tx.list_objects(
-                        &s,
-                        &ListQuery {
-                            kind,
-                            limit: 10,
-                            ..Default::default()
-                        },
-                    )
-                })
-                .unwrap()
-                .unwrap();
-            assert_eq!(ids(&page), [id.as_str()]);
-        }
-    }
-
     #[test]
     fn a_store_from_an_earlier_schema_gets_the_indexes_by_created() {
         let dir = tempfile::tempdir().unwrap();
@@ -650,11 +486,10 @@ mod tests {
         drop(Store::open(&path).unwrap());
         {
             let old = rusqlite::Connection::open(&path).unwrap();
-            for name in current_index_names() {
-                old.execute_batch(&format!("DROP INDEX {name};")).unwrap();
-            }
             old.execute_batch(
-                "CREATE INDEX objects_by_kind ON objects(account, livemode, kind, seq);
+                "DROP INDEX objects_by_kind_created; DROP INDEX objects_by_ref1_created;
+                 DROP INDEX objects_by_ref2_created;
+                 CREATE INDEX objects_by_kind ON objects(account, livemode, kind, seq);
                  CREATE INDEX objects_by_ref1 ON objects(account, livemode, kind, ref1, seq);
                  CREATE INDEX objects_by_ref2_set ON objects(account, livemode, kind, ref2, seq) WHERE ref2 IS NOT NULL;
                  INSERT INTO objects (id, account, livemode, kind, created, ref1, doc)
@@ -663,7 +498,14 @@ mod tests {
             .unwrap();
         }
         let store = Store::open(&path).unwrap();
-        assert_eq!(index_names(&store), current_index_names());
+        assert_eq!(
+            index_names(&store),
+            [
+                "objects_by_kind_created",
+                "objects_by_ref1_created",
+                "objects_by_ref2_created"
+            ]
+        );
         let page = store
             .read(|tx| {
                 tx.list_objects(
@@ -679,66 +521,6 @@ mod tests {
             .unwrap()
             .unwrap();
         assert_eq!(ids(&page), ["cus_old"]);
-    }
-
-    /// Stores made before each kind had its own index kept one for every kind.
-    #[test]
-    fn a_store_with_one_index_for_every_kind_gets_one_per_kind() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("t.db");
-        drop(Store::open(&path).unwrap());
-        {
-            let old = rusqlite::Connection::open(&path).unwrap();
-            for kind in ObjectKind::ALL {
-                let index = kind_index(kind.object_name());
-                old.execute_batch(&format!("DROP INDEX {index};")).unwrap();
-            }
-            old.execute_batch(
-                "CREATE INDEX objects_by_kind_created ON objects(account, livemode, kind, created, seq);
-                 INSERT INTO objects (id, account, livemode, kind, created, doc) VALUES
-                 ('cus_old', 'acct_a', 0, 'customer', 7, '{\"id\":\"cus_old\"}'),
-                 ('ch_old', 'acct_a', 0, 'charge', 8, '{\"id\":\"ch_old\"}'),
-                 ('ch_older', 'acct_a', 0, 'charge', 6, '{\"id\":\"ch_older\"}');",
-            )
-            .unwrap();
-        }
-        let store = Store::open(&path).unwrap();
-        assert_eq!(index_names(&store), current_index_names());
-        let s = scope("acct_a");
-        for (kind, listed) in [
-            ("customer", &["cus_old"][..]),
-            ("charge", &["ch_old", "ch_older"]),
-        ] {
-            let q = ListQuery {
-                kind,
-                limit: 10,
-                ..Default::default()
-            };
-            let page = store.read(|tx| tx.list_objects(&s, &q)).unwrap().unwrap();
-            assert_eq!(ids(&page), listed);
-            assert!(
-                plan(&store, &s, &q)
-                    .iter()
-                    .any(|step| step.contains(&kind_index(kind)))
-            );
-        }
-    }
-
-    #[test]
-    fn a_list_of_no_known_kind_is_refused() {
-        let (_dir, store) = crate::scratch_store();
-        let q = ListQuery {
-            kind: "payment_intent' OR 1=1 --",
-            limit: 10,
-            ..Default::default()
-        };
-        let err = store
-            .read(|tx| tx.list_objects(&scope("acct_a"), &q))
-            .unwrap_err();
-        assert!(
-            err.to_string().contains("no kind of object is named"),
-            "{err}"
-        );
     }
 
     /// `seq`, the order within a second, comes from SQLite's next rowid in a new store,

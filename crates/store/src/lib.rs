@@ -79,6 +79,24 @@ DROP INDEX IF EXISTS objects_by_ref1;
 DROP INDEX IF EXISTS objects_by_ref2;
 DROP INDEX IF EXISTS objects_by_ref1_set;
 DROP INDEX IF EXISTS objects_by_ref2_set;
+-- One index per kind, which revision 0c97386 made in place of objects_by_kind_created
+-- and its revert took back (docs/PERFORMANCE.md, sixteenth session): a store that
+-- revision opened drops them, and writes no more index pages than any other.
+DROP INDEX IF EXISTS objects_payment_intent_by_created;
+DROP INDEX IF EXISTS objects_payment_method_by_created;
+DROP INDEX IF EXISTS objects_customer_by_created;
+DROP INDEX IF EXISTS objects_charge_by_created;
+DROP INDEX IF EXISTS objects_refund_by_created;
+DROP INDEX IF EXISTS objects_event_by_created;
+DROP INDEX IF EXISTS objects_balance_transaction_by_created;
+DROP INDEX IF EXISTS objects_dispute_by_created;
+DROP INDEX IF EXISTS objects_review_by_created;
+DROP INDEX IF EXISTS objects_webhook_endpoint_by_created;
+DROP INDEX IF EXISTS objects_webhook_delivery_by_created;
+DROP INDEX IF EXISTS objects_radar_rule_by_created;
+DROP INDEX IF EXISTS objects_radar_value_list_by_created;
+DROP INDEX IF EXISTS objects_radar_value_list_item_by_created;
+DROP INDEX IF EXISTS objects_checkout_session_by_created;
 CREATE INDEX IF NOT EXISTS objects_by_kind_created ON objects(account, livemode, kind, created, seq);
 CREATE INDEX IF NOT EXISTS objects_by_ref1_created ON objects(account, livemode, kind, ref1, created, seq) WHERE ref1 IS NOT NULL;
 CREATE INDEX IF NOT EXISTS objects_by_ref2_created ON objects(account, livemode, kind, ref2, created, seq) WHERE ref2 IS NOT NULL;

@@ -479,24 +479,16 @@ mod tests {
         }
     }
 
-    #[test]
-    fn a_store_from_an_earlier_schema_gets_the_indexes_by_created() {
+    /// A store made by the current schema, then given an earlier one's indexes by
+    /// `earlier` (SQL run on it directly), then opened again.
+    fn reopened_after(earlier: &str) -> (tempfile::TempDir, Store) {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("t.db");
         drop(Store::open(&path).unwrap());
-        {
-            let old = rusqlite::Connection::open(&path).unwrap();
-            old.execute_batch(
-                "DROP INDEX objects_by_kind_created; DROP INDEX objects_by_ref1_created;
-                 DROP INDEX objects_by_ref2_created;
-                 CREATE INDEX objects_by_kind ON objects(account, livemode, kind, seq);
-                 CREATE INDEX objects_by_ref1 ON objects(account, livemode, kind, ref1, seq);
-                 CREATE INDEX objects_by_ref2_set ON objects(account, livemode, kind, ref2, seq) WHERE ref2 IS NOT NULL;
-                 INSERT INTO objects (id, account, livemode, kind, created, ref1, doc)
-                 VALUES ('cus_old', 'acct_a', 0, 'customer', 7, 'x', '{\"id\":\"cus_old\"}');",
-            )
+        rusqlite::Connection::open(&path)
+            .unwrap()
+            .execute_batch(earlier)
             .unwrap();
-        }
         let store = Store::open(&path).unwrap();
         assert_eq!(
             index_names(&store),
@@ -505,6 +497,20 @@ mod tests {
                 "objects_by_ref1_created",
                 "objects_by_ref2_created"
             ]
+        );
+        (dir, store)
+    }
+
+    #[test]
+    fn a_store_from_an_earlier_schema_gets_the_indexes_by_created() {
+        let (_dir, store) = reopened_after(
+            "DROP INDEX objects_by_kind_created; DROP INDEX objects_by_ref1_created;
+             DROP INDEX objects_by_ref2_created;
+             CREATE INDEX objects_by_kind ON objects(account, livemode, kind, seq);
+             CREATE INDEX objects_by_ref1 ON objects(account, livemode, kind, ref1, seq);
+             CREATE INDEX objects_by_ref2_set ON objects(account, livemode, kind, ref2, seq) WHERE ref2 IS NOT NULL;
+             INSERT INTO objects (id, account, livemode, kind, created, ref1, doc)
+             VALUES ('cus_old', 'acct_a', 0, 'customer', 7, 'x', '{\"id\":\"cus_old\"}');",
         );
         let page = store
             .read(|tx| {
@@ -518,6 +524,29 @@ mod tests {
                     },
                 )
             })
+            .unwrap()
+            .unwrap();
+        assert_eq!(ids(&page), ["cus_old"]);
+    }
+
+    /// Revision 0c97386 gave each kind an index of its own instead; its revert drops
+    /// them when such a store opens (see the schema).
+    #[test]
+    fn a_store_with_an_index_per_kind_gets_one_for_every_kind_back() {
+        let (_dir, store) = reopened_after(
+            "DROP INDEX objects_by_kind_created;
+             CREATE INDEX objects_customer_by_created ON objects(account, livemode, created, seq) WHERE kind = 'customer';
+             CREATE INDEX objects_radar_value_list_by_created ON objects(account, livemode, created, seq) WHERE kind = 'radar.value_list';
+             INSERT INTO objects (id, account, livemode, kind, created, doc)
+             VALUES ('cus_old', 'acct_a', 0, 'customer', 7, '{\"id\":\"cus_old\"}');",
+        );
+        let q = ListQuery {
+            kind: "customer",
+            limit: 10,
+            ..Default::default()
+        };
+        let page = store
+            .read(|tx| tx.list_objects(&scope("acct_a"), &q))
             .unwrap()
             .unwrap();
         assert_eq!(ids(&page), ["cus_old"]);

@@ -171,20 +171,22 @@ pub(crate) fn attempt_record(
     Ok(attempt.encode()?)
 }
 
-/// Rebuilds the velocity counters from the past week's attempts.
+/// Rebuilds the velocity counters from the past week's attempts, counting each as it
+/// is read (a week can hold millions of attempts; they are not all held at once).
 pub(crate) fn restore_history(store: &Store, engine: &Engine) -> Result<(), String> {
     let since = crate::pipeline::unix_now() - HISTORY_SECS;
-    let attempts = store
-        .read(|tx| tx.risk_attempts_since(None, since, RESTORE_LIMIT))
+    store
+        .read(|tx| {
+            tx.for_each_counted_attempt_since(since, RESTORE_LIMIT, |a| {
+                engine.record(
+                    &scope_key(&a.scope),
+                    &keys_from_json(&a.keys),
+                    a.at,
+                    a.declined,
+                );
+            })
+        })
         .map_err(|e| format!("could not read the risk history: {e}"))?;
-    for a in &attempts {
-        engine.record(
-            &scope_key(&a.scope),
-            &keys_from_json(&a.keys),
-            a.at,
-            a.declined,
-        );
-    }
     Ok(())
 }
 

@@ -34,7 +34,7 @@ pub use error::StoreError;
 pub use idempotency::{IdempotencyClaim, KeyUse};
 pub use jobs::{DueJob, Jobs};
 pub use objects::{CreatedFilter, ListPage, ListQuery, NewObject, StoredObject};
-pub use risk_attempts::{EncodedRiskAttempt, RiskAttempt};
+pub use risk_attempts::{CountedAttempt, EncodedRiskAttempt, RiskAttempt};
 
 const SCHEMA: &str = "
 CREATE TABLE IF NOT EXISTS accounts (

@@ -24,6 +24,20 @@ pub struct RiskAttempt {
     pub signals: Value,
 }
 
+/// What the velocity counters count of one recorded attempt: its signals and its
+/// charge are left in the store ([`Tx::for_each_counted_attempt_since`]).
+#[derive(Debug, Clone, PartialEq)]
+pub struct CountedAttempt {
+    /// The account and mode.
+    pub scope: Scope,
+    /// Unix seconds.
+    pub at: i64,
+    /// Declined by the issuer or blocked.
+    pub declined: bool,
+    /// What the velocity counters count it under (JSON object).
+    pub keys: Value,
+}
+
 /// An attempt encoded for the write that records it ([`RiskAttempt::encode`]), so a
 /// write holding the store's one write lock only stores it.
 #[derive(Debug, Clone)]
@@ -119,6 +133,38 @@ impl Tx<'_> {
             .collect()
     }
 
+    /// Hands each attempt at or after `since` (unix seconds), of every scope, oldest
+    /// first and at most `limit`, to `each` as it is read; returns how many. For the
+    /// velocity counters after a restart: a week of attempts can be millions, so none
+    /// is kept once counted, and the signals (kilobytes each, compressed) are not read.
+    pub fn for_each_counted_attempt_since(
+        &self,
+        since: i64,
+        limit: u32,
+        mut each: impl FnMut(CountedAttempt),
+    ) -> Result<u64, StoreError> {
+        let mut statement = self.conn.prepare_cached(
+            "SELECT account, livemode, at, declined, keys FROM risk_attempts
+             WHERE at >= ?1 ORDER BY at, seq LIMIT ?2",
+        )?;
+        let mut rows = statement.query(params![since, limit])?;
+        let mut counted = 0;
+        while let Some(row) = rows.next()? {
+            let keys: String = row.get(4)?;
+            each(CountedAttempt {
+                scope: Scope {
+                    account: row.get(0)?,
+                    livemode: row.get(1)?,
+                },
+                at: row.get(2)?,
+                declined: row.get(3)?,
+                keys: serde_json::from_str(&keys)?,
+            });
+            counted += 1;
+        }
+        Ok(counted)
+    }
+
     /// Deletes the oldest attempts made before `before` (unix seconds), at most `limit`
     /// of them (one short write however many have aged); returns how many.
     pub fn prune_risk_attempts(&self, before: i64, limit: u32) -> Result<usize, StoreError> {
@@ -189,6 +235,70 @@ mod tests {
             store.write(|tx| tx.prune_risk_attempts(250, 10)).unwrap(),
             0
         );
+    }
+
+    #[test]
+    fn attempts_are_counted_one_at_a_time_without_their_signals() {
+        let (_dir, store) = crate::scratch_store();
+        let attempt = |account: &str, at: i64, card: &str| RiskAttempt {
+            scope: Scope {
+                account: account.into(),
+                livemode: at % 3 == 0,
+            },
+            at,
+            charge: format!("ch_{at}"),
+            declined: at % 2 == 0,
+            keys: json!({"card": card, "ip": "127.0.0.1"}),
+            signals: json!({"amount_in_usd": 5.0}),
+        };
+        let stored = [
+            attempt("acct_a", 300, "fp_3"),
+            attempt("acct_b", 100, "fp_1"),
+            attempt("acct_a", 200, "fp_2"),
+            attempt("acct_a", 400, "fp_4"),
+        ];
+        store
+            .write(|tx| {
+                for a in &stored {
+                    tx.insert_risk_attempt(a)?;
+                }
+                // Signals that cannot be read: counting does not read them.
+                tx.conn.execute(
+                    "UPDATE risk_attempts SET signals = x'09' WHERE charge = 'ch_300'",
+                    [],
+                )?;
+                Ok::<_, StoreError>(())
+            })
+            .unwrap();
+        let counted = |since, limit| {
+            let mut seen = Vec::new();
+            let n = store
+                .read(|tx| tx.for_each_counted_attempt_since(since, limit, |a| seen.push(a)))
+                .unwrap();
+            assert_eq!(n, seen.len() as u64);
+            seen
+        };
+        let expected = |a: &RiskAttempt| CountedAttempt {
+            scope: a.scope.clone(),
+            at: a.at,
+            declined: a.declined,
+            keys: a.keys.clone(),
+        };
+        assert_eq!(
+            counted(150, 10),
+            [
+                expected(&stored[2]),
+                expected(&stored[0]),
+                expected(&stored[3])
+            ]
+        );
+        assert_eq!(counted(0, 2), [expected(&stored[1]), expected(&stored[2])]);
+        assert_eq!(counted(500, 10), []);
+        // Whereas reading the attempts for a dry run needs their signals.
+        let e = store
+            .read(|tx| tx.risk_attempts_since(None, 0, 10))
+            .unwrap_err();
+        assert!(e.to_string().contains("damaged"), "{e}");
     }
 
     /// Signals are stored compressed; those stored as text before are still read.

@@ -136,7 +136,8 @@ impl Tx<'_> {
     /// Hands each attempt at or after `since` (unix seconds), of every scope, oldest
     /// first and at most `limit`, to `each` as it is read; returns how many. For the
     /// velocity counters after a restart: a week of attempts can be millions, so none
-    /// is kept once counted, and the signals (kilobytes each, compressed) are not read.
+    /// is kept once counted, and the signals (compressed JSON, a few hundred bytes
+    /// each, decoded to much more) are not read.
     pub fn for_each_counted_attempt_since(
         &self,
         since: i64,

@@ -202,10 +202,16 @@ mod tests {
             ["ch_new0", "ch_new1", "ch_new2", "ch_new3", "ch_new4"]
         );
         // A dry run's longest window still sees every attempt that is left.
-        let replayed =
-            crate::risk::past_attempts(&store, &scope, now, radar_rules::MAX_DRY_RUN_DAYS, 1000)
-                .unwrap();
-        assert_eq!(replayed.len(), 5);
+        let replayed = crate::risk::for_each_past_attempt(
+            &store,
+            &scope,
+            now,
+            radar_rules::MAX_DRY_RUN_DAYS,
+            1000,
+            |_| {},
+        )
+        .unwrap();
+        assert_eq!(replayed, 5);
         assert_eq!(prune_attempts(&store, now).unwrap(), 0);
         assert_eq!(prune_attempts(&store, now + 3).unwrap(), 3);
     }

@@ -197,22 +197,23 @@ pub(crate) struct PastAttempt {
     pub signals: Signals,
 }
 
-/// The account's attempts of the past `days`, oldest first (at most `limit`).
-pub(crate) fn past_attempts(
+/// Hands the account's attempts of the past `days` to `each`, oldest first, one at a
+/// time as they are read (at most `limit`); returns how many.
+pub(crate) fn for_each_past_attempt(
     store: &Store,
     scope: &Scope,
     now: i64,
     days: i64,
     limit: u32,
-) -> Result<Vec<PastAttempt>, tessera_store::StoreError> {
-    let attempts =
-        store.read(|tx| tx.risk_attempts_since(Some(scope), now - days * 86_400, limit))?;
-    Ok(attempts
-        .into_iter()
-        .map(|a| PastAttempt {
-            charge: a.charge,
-            at: a.at,
-            signals: Signals::from_json(&a.signals),
+    mut each: impl FnMut(PastAttempt),
+) -> Result<u64, tessera_store::StoreError> {
+    store.read(|tx| {
+        tx.for_each_risk_attempt_since(Some(scope), now - days * 86_400, limit, |a| {
+            each(PastAttempt {
+                charge: a.charge,
+                at: a.at,
+                signals: Signals::from_json(&a.signals),
+            })
         })
-        .collect())
+    })
 }

@@ -1,7 +1,7 @@
 //! Payment attempts as the risk engine saw them: what its velocity counters are
 //! rebuilt from after a restart, and what a new rule is replayed on in a dry run.
 
-use rusqlite::{params, types::Value as SqlValue};
+use rusqlite::params;
 use serde_json::Value;
 
 use crate::{Document, Encoded, Scope, StoreError, Tx, documents};
@@ -100,37 +100,49 @@ impl Tx<'_> {
         since: i64,
         limit: u32,
     ) -> Result<Vec<RiskAttempt>, StoreError> {
-        let row = |r: &rusqlite::Row<'_>| -> rusqlite::Result<(String, bool, i64, String, bool, String, SqlValue)> {
-            Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?, r.get(5)?, r.get(6)?))
-        };
-        let columns =
-            "SELECT account, livemode, at, charge, declined, keys, signals FROM risk_attempts";
-        let rows = match scope {
-            Some(s) => self
-                .conn
-                .prepare_cached(&format!(
+        let mut attempts = Vec::new();
+        self.for_each_risk_attempt_since(scope, since, limit, |a| attempts.push(a))?;
+        Ok(attempts)
+    }
+
+    /// Hands the attempts of [`Tx::risk_attempts_since`] to `each` one at a time, as
+    /// they are read, and returns how many: a dry run replays up to hundreds of
+    /// thousands, and holds one at a time.
+    pub fn for_each_risk_attempt_since(
+        &self,
+        scope: Option<&Scope>,
+        since: i64,
+        limit: u32,
+        mut each: impl FnMut(RiskAttempt),
+    ) -> Result<u64, StoreError> {
+        let columns = format!("SELECT {COUNTED}, charge, signals FROM risk_attempts");
+        let (mut statement, rows);
+        match scope {
+            Some(s) => {
+                statement = self.conn.prepare_cached(&format!(
                     "{columns} WHERE account = ?1 AND livemode = ?2 AND at >= ?3 ORDER BY at, seq LIMIT ?4"
-                ))?
-                .query_map(params![s.account, s.livemode, since, limit], row)?
-                .collect::<Result<Vec<_>, _>>()?,
-            None => self
-                .conn
-                .prepare_cached(&format!("{columns} WHERE at >= ?1 ORDER BY at, seq LIMIT ?2"))?
-                .query_map(params![since, limit], row)?
-                .collect::<Result<Vec<_>, _>>()?,
-        };
-        rows.into_iter()
-            .map(|(account, livemode, at, charge, declined, keys, signals)| {
-                Ok(RiskAttempt {
-                    scope: Scope { account, livemode },
-                    at,
-                    charge,
-                    declined,
-                    keys: serde_json::from_str(&keys)?,
-                    signals: documents::decode(signals)?,
-                })
-            })
-            .collect()
+                ))?;
+                rows = statement.query(params![s.account, s.livemode, since, limit])?;
+            }
+            None => {
+                statement = self.conn.prepare_cached(&format!(
+                    "{columns} WHERE at >= ?1 ORDER BY at, seq LIMIT ?2"
+                ))?;
+                rows = statement.query(params![since, limit])?;
+            }
+        }
+        each_row(rows, |row| {
+            let counted = counted(row)?;
+            each(RiskAttempt {
+                scope: counted.scope,
+                at: counted.at,
+                charge: row.get(5)?,
+                declined: counted.declined,
+                keys: counted.keys,
+                signals: documents::decode(row.get(6)?)?,
+            });
+            Ok(())
+        })
     }
 
     /// Hands each attempt at or after `since` (unix seconds), of every scope, oldest
@@ -144,26 +156,13 @@ impl Tx<'_> {
         limit: u32,
         mut each: impl FnMut(CountedAttempt),
     ) -> Result<u64, StoreError> {
-        let mut statement = self.conn.prepare_cached(
-            "SELECT account, livemode, at, declined, keys FROM risk_attempts
-             WHERE at >= ?1 ORDER BY at, seq LIMIT ?2",
-        )?;
-        let mut rows = statement.query(params![since, limit])?;
-        let mut counted = 0;
-        while let Some(row) = rows.next()? {
-            let keys: String = row.get(4)?;
-            each(CountedAttempt {
-                scope: Scope {
-                    account: row.get(0)?,
-                    livemode: row.get(1)?,
-                },
-                at: row.get(2)?,
-                declined: row.get(3)?,
-                keys: serde_json::from_str(&keys)?,
-            });
-            counted += 1;
-        }
-        Ok(counted)
+        let mut statement = self.conn.prepare_cached(&format!(
+            "SELECT {COUNTED} FROM risk_attempts WHERE at >= ?1 ORDER BY at, seq LIMIT ?2"
+        ))?;
+        each_row(statement.query(params![since, limit])?, |row| {
+            each(counted(row)?);
+            Ok(())
+        })
     }
 
     /// Deletes the oldest attempts made before `before` (unix seconds), at most `limit`
@@ -177,6 +176,36 @@ impl Tx<'_> {
             )?
             .execute(params![before, limit])?)
     }
+}
+
+/// The columns [`counted`] reads, first in a query's row.
+const COUNTED: &str = "account, livemode, at, declined, keys";
+
+/// What the velocity counters count of a row that starts with [`COUNTED`].
+fn counted(row: &rusqlite::Row<'_>) -> Result<CountedAttempt, StoreError> {
+    let keys: String = row.get(4)?;
+    Ok(CountedAttempt {
+        scope: Scope {
+            account: row.get(0)?,
+            livemode: row.get(1)?,
+        },
+        at: row.get(2)?,
+        declined: row.get(3)?,
+        keys: serde_json::from_str(&keys)?,
+    })
+}
+
+/// Hands every row of `rows` to `each`, as it is read; returns how many.
+fn each_row(
+    mut rows: rusqlite::Rows<'_>,
+    mut each: impl FnMut(&rusqlite::Row<'_>) -> Result<(), StoreError>,
+) -> Result<u64, StoreError> {
+    let mut read = 0;
+    while let Some(row) = rows.next()? {
+        each(row)?;
+        read += 1;
+    }
+    Ok(read)
 }
 
 #[cfg(test)]

@@ -164,52 +164,53 @@ pub(crate) fn dry_run(ctx: &Ctx<'_>, p: &mut Params) -> Outcome<Value> {
     with_rule.push(json!({ "predicate": rule.source() }));
     let proposed = rule_set(&with_rule);
     let lists = crate::resources::radar_lists::account_lists(ctx, &proposed)?;
-    let attempts = crate::risk::past_attempts(
+    let (mut matched, mut changed) = (0u64, 0u64);
+    let mut into: std::collections::BTreeMap<&str, u64> = Default::default();
+    let mut examples = Vec::new();
+    // One attempt at a time: a busy account has hundreds of thousands.
+    let attempts = crate::risk::for_each_past_attempt(
         &ctx.app.store,
         ctx.scope(),
         ctx.now,
         days,
         MAX_DRY_RUN_ATTEMPTS,
+        |attempt| {
+            if rule.matches(&attempt.signals, &lists) {
+                matched += 1;
+            }
+            let before = current.evaluate(&attempt.signals, &lists);
+            let after = proposed.evaluate(&attempt.signals, &lists);
+            let (from, to) = (verdict(&before), verdict(&after));
+            let asks_3ds = after.request_3ds && !before.request_3ds;
+            if from == to && !asks_3ds {
+                return;
+            }
+            changed += 1;
+            *into
+                .entry(if asks_3ds && from == to {
+                    "request_three_d_secure"
+                } else {
+                    to
+                })
+                .or_default() += 1;
+            if examples.len() < DRY_RUN_EXAMPLES {
+                examples.push(json!({
+                    "charge": attempt.charge,
+                    "created": attempt.at,
+                    "from": from,
+                    "to": to,
+                    "request_three_d_secure": asks_3ds,
+                }));
+            }
+        },
     )?;
-    let (mut matched, mut changed) = (0u64, 0u64);
-    let mut into: std::collections::BTreeMap<&str, u64> = Default::default();
-    let mut examples = Vec::new();
-    for attempt in &attempts {
-        if rule.matches(&attempt.signals, &lists) {
-            matched += 1;
-        }
-        let before = current.evaluate(&attempt.signals, &lists);
-        let after = proposed.evaluate(&attempt.signals, &lists);
-        let (from, to) = (verdict(&before), verdict(&after));
-        let asks_3ds = after.request_3ds && !before.request_3ds;
-        if from == to && !asks_3ds {
-            continue;
-        }
-        changed += 1;
-        *into
-            .entry(if asks_3ds && from == to {
-                "request_three_d_secure"
-            } else {
-                to
-            })
-            .or_default() += 1;
-        if examples.len() < DRY_RUN_EXAMPLES {
-            examples.push(json!({
-                "charge": attempt.charge,
-                "created": attempt.at,
-                "from": from,
-                "to": to,
-                "request_three_d_secure": asks_3ds,
-            }));
-        }
-    }
     Ok(json!({
         "object": "radar.rule_dry_run",
         "rule": rule.source(),
         "action": action_name(rule.action()),
         "days": days,
-        "attempts": attempts.len(),
-        "truncated": attempts.len() as u32 >= MAX_DRY_RUN_ATTEMPTS,
+        "attempts": attempts,
+        "truncated": attempts >= u64::from(MAX_DRY_RUN_ATTEMPTS),
         "matched": matched,
         "changed": changed,
         "changed_to": {

@@ -180,6 +180,66 @@ def test_value_lists(gw, account):
     assert pay(client, again.id).status == "succeeded"
 
 
+def test_a_payment_looks_its_values_up_in_a_list_and_lists_made_before_are_keyed_when_added_to():
+    """Each item is kept under its match key (lower-cased unless the list is
+    case-sensitive), so a payment looks up the values it has rather than reading the
+    list. A list whose items were stored before that (made here by taking the keys
+    away in the stopped gateway's store) is read whole until its next item is added,
+    which keys it."""
+    from conftest import Gateway
+
+    gw = Gateway()
+    try:
+        fingerprint = {n: create_card_pm(gw.client, n).card.fingerprint
+                       for n in ("5555555555554444", "4000056655665556")}
+        assert fingerprint["4000056655665556"].swapcase() != fingerprint["4000056655665556"]
+        emails = gw.client.v1.radar.value_lists.create({"alias": "emails", "name": "Emails",
+                                                     "item_type": "email"})
+        exact = gw.client.v1.radar.value_lists.create({"alias": "exact", "name": "Exact"})
+        for value in ("Fraud@Example.org", "other@example.org"):
+            gw.client.v1.radar.value_list_items.create({"value_list": emails.id, "value": value})
+        for value in (fingerprint["5555555555554444"], fingerprint["4000056655665556"].swapcase()):
+            gw.client.v1.radar.value_list_items.create({"value_list": exact.id, "value": value})
+        add_rule(gw, gw.secret_key, "Block if :email: IN @emails")
+        add_rule(gw, gw.secret_key, "Block if :card_fingerprint: IN @exact")
+
+        def outcome(email, number="4242424242424242"):
+            pm = create_card_pm(gw.client, number, billing_details={"email": email})
+            try:
+                return pay(gw.client, pm.id).status
+            except stripe.CardError as e:
+                assert e.error.decline_code == "fraudulent"
+                return "blocked"
+
+        def check():
+            assert outcome("fraud@example.ORG") == "blocked", "a case-insensitive list"
+            assert outcome("fine@example.org", "5555555555554444") == "blocked", "a case-sensitive list"
+            assert outcome("fine@example.org", "4000056655665556") == "succeeded", "other case"
+            assert outcome("fine@example.org") == "succeeded"
+
+        check()
+        # An item whose key is already in the list is the same value.
+        with pytest.raises(stripe.InvalidRequestError) as e:
+            gw.client.v1.radar.value_list_items.create({"value_list": emails.id, "value": "FRAUD@example.org"})
+        assert "already contains this value" in e.value.user_message
+        assert gw.client.v1.radar.value_lists.retrieve(emails.id).list_items.total_count == 2
+
+        gw.stop()
+        assert gw.change_store("UPDATE objects SET ref2 = NULL WHERE kind = 'radar.value_list_item'") == 4
+        assert gw.change_store("UPDATE objects SET private = NULL WHERE kind = 'radar.value_list'") == 2
+        gw.restart()
+        check()
+        gw.client.v1.radar.value_list_items.create({"value_list": emails.id, "value": "new@example.org"})
+        keys = gw.store_values("SELECT ref2 FROM objects WHERE kind = 'radar.value_list_item' AND ref1 = ?",
+                               (emails.id,))
+        assert keys == {"fraud@example.org", "other@example.org", "new@example.org"}
+        assert outcome("NEW@example.org") == "blocked"
+        check()
+    finally:
+        gw.stop()
+        gw.cleanup()
+
+
 def test_risk_score_and_level_are_rule_attributes(gw, account):
     acct, client = account
     plain = client.v1.charges.retrieve(pay(client, create_card_pm(client, "4242424242424242").id).latest_charge)

@@ -4,6 +4,7 @@ use std::fmt;
 use std::str::FromStr;
 
 use crate::DEFAULT_RULES;
+use crate::attribute::Attribute;
 use crate::condition::{Condition, Set};
 use crate::error::RuleError;
 use crate::evaluate::Truth;
@@ -110,24 +111,43 @@ impl Rule {
     /// makes the rule never match.
     pub fn lists(&self) -> Vec<&str> {
         let mut names = Vec::new();
-        collect_lists(&self.condition, &mut names);
+        walk_lists(&self.condition, &mut |name, _| {
+            if !names.contains(&name) {
+                names.push(name);
+            }
+        });
         names
+    }
+
+    /// Each list the rule uses with the attribute whose value it looks up there
+    /// (`:attribute: IN @name`), each pair once, in order of first use: all that the
+    /// rule can ask a list, so a caller can read just those values of a large list.
+    pub fn list_lookups(&self) -> Vec<(&str, Attribute)> {
+        let mut lookups = Vec::new();
+        walk_lists(&self.condition, &mut |name, attribute| {
+            if !lookups.contains(&(name, attribute)) {
+                lookups.push((name, attribute));
+            }
+        });
+        lookups
     }
 }
 
-/// Walks the condition; the parser bounds its depth by [`MAX_DEPTH`](crate::MAX_DEPTH).
-fn collect_lists<'c>(condition: &'c Condition, names: &mut Vec<&'c str>) {
+/// Calls `found` with each list lookup in the condition, in order; the parser bounds
+/// the depth by [`MAX_DEPTH`](crate::MAX_DEPTH).
+fn walk_lists<'c>(condition: &'c Condition, found: &mut impl FnMut(&'c str, Attribute)) {
     match condition {
-        Condition::Not(c) => collect_lists(c, names),
+        Condition::Not(c) => walk_lists(c, found),
         Condition::And(cs) | Condition::Or(cs) => {
             for c in cs {
-                collect_lists(c, names);
+                walk_lists(c, found);
             }
         }
         Condition::In {
+            attribute,
             set: Set::List(name),
             ..
-        } if !names.contains(&name.as_str()) => names.push(name),
+        } => found(name, *attribute),
         _ => {}
     }
 }

@@ -4,8 +4,8 @@
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 
 use tessera_risk::{
-    Action, BoolAttribute as B, Decision, Lists, NumberAttribute as N, Rule, RuleSet, Signals,
-    StringAttribute as S,
+    Action, Attribute, BoolAttribute as B, Decision, Lists, NumberAttribute as N, Rule, RuleSet,
+    Signals, StringAttribute as S,
 };
 
 type Map = HashMap<String, HashSet<String>>;
@@ -155,6 +155,30 @@ fn an_unknown_list_matches_neither_in_nor_not_in() {
     // …and with no lists at all.
     let rule = Rule::parse("Block if :email_domain: NOT IN @x").unwrap();
     assert!(!rule.matches(&s, &no_lists()));
+}
+
+#[test]
+fn a_rule_names_each_list_it_looks_up_and_the_attribute_it_looks_up() {
+    let rule = Rule::parse(
+        "Block if (:email: IN @bad or :ip_address: IN @bad) and not (:email: IN @bad) \
+         and :card_country: NOT IN @countries and :card_country: IN ('US')",
+    )
+    .unwrap();
+    assert_eq!(rule.lists(), ["bad", "countries"]);
+    assert_eq!(
+        rule.list_lookups(),
+        [
+            ("bad", Attribute::String(S::Email)),
+            ("bad", Attribute::String(S::IpAddress)),
+            ("countries", Attribute::String(S::CardCountry)),
+        ]
+    );
+    assert_eq!(
+        Rule::parse("Block if :amount_in_usd: > 5")
+            .unwrap()
+            .list_lookups(),
+        []
+    );
 }
 
 #[test]

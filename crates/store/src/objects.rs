@@ -261,6 +261,58 @@ impl Tx<'_> {
         Ok(Some(ListPage { data, has_more }))
     }
 
+    /// How many live objects of `kind` have `ref1` as their first reference. Counted in
+    /// the index by first reference alone: a deleted object keeps no references
+    /// ([`Tx::delete_object`]), so no document is read.
+    pub fn count_with_ref1(
+        &self,
+        scope: &Scope,
+        kind: &str,
+        ref1: &str,
+    ) -> Result<u64, StoreError> {
+        Ok(self
+            .conn
+            .prepare_cached(
+                "SELECT count(*) FROM objects
+                 WHERE account = ?1 AND livemode = ?2 AND kind = ?3 AND ref1 = ?4",
+            )?
+            .query_row(params![scope.account, scope.livemode, kind, ref1], |r| {
+                r.get(0)
+            })?)
+    }
+
+    /// Of `candidates`, those that a live object of `kind` with first reference `ref1`
+    /// has as its second reference: one lookup in the index by second reference for
+    /// each, whatever the number of such objects (a value list's items, say).
+    pub fn second_refs_among(
+        &self,
+        scope: &Scope,
+        kind: &str,
+        ref1: &str,
+        candidates: &[&str],
+    ) -> Result<std::collections::HashSet<String>, StoreError> {
+        let mut found = std::collections::HashSet::new();
+        let mut statement = self.conn.prepare_cached(
+            "SELECT 1 FROM objects INDEXED BY objects_by_ref2_created
+             WHERE account = ?1 AND livemode = ?2 AND kind = ?3 AND ref2 = ?4 AND ref1 = ?5
+             LIMIT 1",
+        )?;
+        for candidate in candidates {
+            if !found.contains(*candidate)
+                && statement.exists(params![
+                    scope.account,
+                    scope.livemode,
+                    kind,
+                    candidate,
+                    ref1
+                ])?
+            {
+                found.insert((*candidate).to_owned());
+            }
+        }
+        Ok(found)
+    }
+
     /// The query for a page and its arguments (`None` for a cursor that names nothing).
     /// A page walking back (`ending_before`) is read oldest first and reversed.
     fn list_sql(
@@ -344,6 +396,73 @@ mod tests {
             .iter()
             .map(|d| d["id"].as_str().unwrap().to_owned())
             .collect()
+    }
+
+    #[test]
+    fn objects_are_counted_and_found_by_their_references_through_the_indexes_alone() {
+        let (_dir, store) = crate::scratch_store();
+        let (a, b) = (scope("acct_a"), scope("acct_b"));
+        let item = |tx: &Tx<'_>, s: &Scope, id: &str, list: &str, value: &str| {
+            tx.insert_object(
+                s,
+                &NewObject {
+                    id,
+                    kind: "radar.value_list_item",
+                    created: 1,
+                    ref1: Some(list),
+                    ref2: Some(value),
+                    doc: &json!({ "id": id }),
+                    private: None,
+                },
+            )
+        };
+        store
+            .write(|tx| {
+                item(tx, &a, "rsli_1", "rsl_1", "x")?;
+                item(tx, &a, "rsli_2", "rsl_1", "y")?;
+                item(tx, &a, "rsli_3", "rsl_1", "gone")?;
+                item(tx, &a, "rsli_4", "rsl_2", "z")?;
+                item(tx, &b, "rsli_5", "rsl_1", "z")?;
+                tx.delete_object(&a, "rsli_3", &json!({ "id": "rsli_3", "deleted": true }))
+            })
+            .unwrap();
+        let (count, found) = store
+            .read(|tx| {
+                Ok::<_, StoreError>((
+                    tx.count_with_ref1(&a, "radar.value_list_item", "rsl_1")?,
+                    tx.second_refs_among(
+                        &a,
+                        "radar.value_list_item",
+                        "rsl_1",
+                        &["x", "z", "gone", "x", "w"],
+                    )?,
+                ))
+            })
+            .unwrap();
+        assert_eq!(count, 2);
+        assert_eq!(found, ["x".to_owned()].into());
+        // Neither reads the table: the count walks one index, each lookup seeks another.
+        let plan = |sql: &str| -> String {
+            store
+                .read(|tx| {
+                    let mut s = tx.conn.prepare(&format!("EXPLAIN QUERY PLAN {sql}"))?;
+                    let rows = s
+                        .query_map([], |r| r.get::<_, String>(3))?
+                        .collect::<Result<Vec<_>, _>>()?;
+                    Ok::<_, StoreError>(rows.join("; "))
+                })
+                .unwrap()
+        };
+        assert_eq!(
+            plan(
+                "SELECT count(*) FROM objects WHERE account = 'a' AND livemode = 0 AND kind = 'k' AND ref1 = 'r'"
+            ),
+            "SEARCH objects USING COVERING INDEX objects_by_ref1_created (account=? AND livemode=? AND kind=? AND ref1=?)"
+        );
+        assert!(
+            plan("SELECT 1 FROM objects INDEXED BY objects_by_ref2_created WHERE account = 'a' AND livemode = 0 AND kind = 'k' AND ref2 = 'v' AND ref1 = 'r' LIMIT 1")
+                .contains("USING INDEX objects_by_ref2_created (account=? AND livemode=? AND kind=? AND ref2=?)")
+        );
     }
 
     fn insert(tx: &Tx<'_>, s: &Scope, id: &str, created: i64, ref1: Option<&str>) {

@@ -10,7 +10,7 @@ use serde_json::{Value, json};
 use tessera_core::ApiError;
 use tessera_core::ids::ObjectKind;
 use tessera_crypto::random;
-use tessera_risk::{Lists, RuleSet};
+use tessera_risk::{Attribute, Lists, RuleSet, Signals};
 use tessera_store::{ListQuery, NewObject, Tx};
 
 use super::{load, new_metadata, radar_rules, update_metadata};
@@ -112,7 +112,7 @@ pub(crate) fn create(ctx: &Ctx<'_>, p: &mut Params) -> Outcome<Value> {
                 ref1: Some(&alias),
                 ref2: None,
                 doc: &doc,
-                private: None,
+                private: Some(&json!({ KEYED_ITEMS: true })),
             },
         )?;
         Ok(())
@@ -145,11 +145,38 @@ fn items_of(tx: &Tx<'_>, ctx: &Ctx<'_>, list: &str, limit: u32) -> Outcome<(Vec<
         .unwrap_or_default())
 }
 
+/// In a list's private document: each of its items has its match key
+/// ([`match_key`]) as its second reference, so a payment looks up the values it
+/// has instead of reading the list. Lists made before are keyed when an item is next
+/// added to them ([`create_item`]); until then a payment reads them whole.
+const KEYED_ITEMS: &str = "items_keyed";
+
+/// What a value is matched as in a list: itself in a case-sensitive list, and
+/// lower-cased in any other.
+fn match_key(case_sensitive: bool, value: &str) -> String {
+    if case_sensitive {
+        value.to_owned()
+    } else {
+        value.to_lowercase()
+    }
+}
+
+fn is_case_sensitive(list: &Value) -> bool {
+    list["item_type"] == "case_sensitive_string"
+}
+
+/// Whether the list's items are keyed ([`KEYED_ITEMS`]).
+fn items_keyed(tx: &Tx<'_>, ctx: &Ctx<'_>, list_id: &str) -> Outcome<bool> {
+    Ok(tx
+        .get_private(ctx.scope(), "radar.value_list", list_id)?
+        .is_some_and(|p| p[KEYED_ITEMS] == true))
+}
+
 /// A list's document with its first items, as Stripe shows it.
 fn with_items(tx: &Tx<'_>, ctx: &Ctx<'_>, mut doc: Value) -> Outcome<Value> {
     let id = doc["id"].as_str().unwrap_or_default().to_owned();
     let (items, has_more) = items_of(tx, ctx, &id, 10)?;
-    let total = items_of(tx, ctx, &id, MAX_ITEMS)?.0.len();
+    let total = tx.count_with_ref1(ctx.scope(), "radar.value_list_item", &id)?;
     doc["list_items"] = json!({
         "object": "list", "data": items, "has_more": has_more,
         "total_count": total, "url": list_items_url(&id),
@@ -292,14 +319,22 @@ pub(crate) fn create_item(ctx: &Ctx<'_>, p: &mut Params) -> Outcome<Value> {
     ctx.write(|tx| {
         let list = load(tx, ctx, ObjectKind::ValueList, &list_id, "value_list")?.doc;
         let value = check_item(list["item_type"].as_str().unwrap_or("string"), &value)?;
-        let (items, _) = items_of(tx, ctx, &list_id, MAX_ITEMS)?;
-        if items.len() >= MAX_ITEMS as usize {
+        let key = match_key(is_case_sensitive(&list), &value);
+        if !items_keyed(tx, ctx, &list_id)? {
+            key_items(tx, ctx, &list, &list_id)?;
+        }
+        if tx.count_with_ref1(ctx.scope(), "radar.value_list_item", &list_id)?
+            >= u64::from(MAX_ITEMS)
+        {
             return Err(ApiError::bad_request(format!(
                 "A value list can hold at most {MAX_ITEMS} items."
             ))
             .into());
         }
-        if items.iter().any(|i| i["value"] == value.as_str()) {
+        if !tx
+            .second_refs_among(ctx.scope(), "radar.value_list_item", &list_id, &[&key])?
+            .is_empty()
+        {
             return Err(ApiError::invalid_request(
                 "value",
                 format!("The value list {list_id} already contains this value."),
@@ -323,13 +358,37 @@ pub(crate) fn create_item(ctx: &Ctx<'_>, p: &mut Params) -> Outcome<Value> {
                 kind: "radar.value_list_item",
                 created: ctx.now,
                 ref1: Some(&list_id),
-                ref2: None,
+                ref2: Some(&key),
                 doc: &doc,
                 private: None,
             },
         )?;
         Ok(doc)
     })
+}
+
+/// Keys the items of a list made before items were keyed ([`KEYED_ITEMS`]), once,
+/// in the write that adds its next item.
+fn key_items(tx: &Tx<'_>, ctx: &Ctx<'_>, list: &Value, list_id: &str) -> Outcome<()> {
+    let case_sensitive = is_case_sensitive(list);
+    let (items, _) = items_of(tx, ctx, list_id, MAX_ITEMS)?;
+    for item in &items {
+        let (Some(id), Some(value)) = (item["id"].as_str(), item["value"].as_str()) else {
+            continue;
+        };
+        let key = match_key(case_sensitive, value);
+        tx.update_object(ctx.scope(), id, (Some(list_id), Some(&key)), item, None)?;
+    }
+    let mut private = tx
+        .get_private(ctx.scope(), "radar.value_list", list_id)?
+        .unwrap_or(Value::Null);
+    if !private.is_object() {
+        private = json!({});
+    }
+    private[KEYED_ITEMS] = json!(true);
+    let refs = (list["alias"].as_str(), None);
+    tx.update_object(ctx.scope(), list_id, refs, list, Some(&private))?;
+    Ok(())
 }
 
 /// `GET /v1/radar/value_list_items?value_list=…`
@@ -381,8 +440,53 @@ impl Lists for AccountLists {
     }
 }
 
-/// The lists the rule set names (only those are read).
+/// What a payment's rules can ask of the lists they name: for each list, which of the
+/// attempt's values (`signals`) the rules look up there it holds, each looked up by
+/// its key, whatever the list's size.
+pub(crate) fn lists_for_attempt(
+    ctx: &Ctx<'_>,
+    rules: &RuleSet,
+    signals: &Signals,
+) -> Outcome<AccountLists> {
+    let lookups: Vec<(&str, Attribute)> = rules
+        .rules()
+        .iter()
+        .flat_map(|r| r.list_lookups())
+        .collect();
+    lists_named(ctx, rules, |tx, list| {
+        let id = list["id"].as_str().unwrap_or_default();
+        if !items_keyed(tx, ctx, id)? {
+            return read_whole(tx, ctx, list);
+        }
+        let case_sensitive = is_case_sensitive(list);
+        let alias = list["alias"].as_str().unwrap_or_default();
+        let keys: Vec<String> = lookups
+            .iter()
+            .filter(|(name, _)| *name == alias)
+            .filter_map(|(_, attribute)| match attribute {
+                Attribute::String(a) => signals.string(*a),
+                _ => None,
+            })
+            .map(|v| match_key(case_sensitive, v))
+            .collect();
+        let keys: Vec<&str> = keys.iter().map(String::as_str).collect();
+        let held = tx.second_refs_among(ctx.scope(), "radar.value_list_item", id, &keys)?;
+        Ok((case_sensitive, held))
+    })
+}
+
+/// The lists the rule set names, whole: for a dry run, which replays many attempts
+/// against them.
 pub(crate) fn account_lists(ctx: &Ctx<'_>, rules: &RuleSet) -> Outcome<AccountLists> {
+    lists_named(ctx, rules, |tx, list| read_whole(tx, ctx, list))
+}
+
+/// The lists the rule set names (only those are read), each as `read` makes it.
+fn lists_named(
+    ctx: &Ctx<'_>,
+    rules: &RuleSet,
+    mut read: impl FnMut(&Tx<'_>, &Value) -> Outcome<(bool, HashSet<String>)>,
+) -> Outcome<AccountLists> {
     let mut aliases: Vec<&str> = rules.rules().iter().flat_map(|r| r.lists()).collect();
     aliases.sort_unstable();
     aliases.dedup();
@@ -392,28 +496,24 @@ pub(crate) fn account_lists(ctx: &Ctx<'_>, rules: &RuleSet) -> Outcome<AccountLi
     }
     ctx.app.store.read(|tx| {
         for alias in aliases {
-            let Some(list) = find_by_alias(tx, ctx, alias)? else {
-                continue;
-            };
-            let case_sensitive = list["item_type"] == "case_sensitive_string";
-            let id = list["id"].as_str().unwrap_or_default();
-            let items = items_of(tx, ctx, id, MAX_ITEMS)?
-                .0
-                .iter()
-                .filter_map(|i| i["value"].as_str())
-                .map(|v| {
-                    if case_sensitive {
-                        v.to_owned()
-                    } else {
-                        v.to_lowercase()
-                    }
-                })
-                .collect();
-            lists
-                .lists
-                .insert(alias.to_owned(), (case_sensitive, items));
+            if let Some(list) = find_by_alias(tx, ctx, alias)? {
+                lists.lists.insert(alias.to_owned(), read(tx, &list)?);
+            }
         }
         Ok::<_, crate::pipeline::Failure>(())
     })?;
     Ok(lists)
+}
+
+/// A list's items, all of them (keyed as [`match_key`] does).
+fn read_whole(tx: &Tx<'_>, ctx: &Ctx<'_>, list: &Value) -> Outcome<(bool, HashSet<String>)> {
+    let case_sensitive = is_case_sensitive(list);
+    let id = list["id"].as_str().unwrap_or_default();
+    let items = items_of(tx, ctx, id, MAX_ITEMS)?
+        .0
+        .iter()
+        .filter_map(|i| i["value"].as_str())
+        .map(|v| match_key(case_sensitive, v))
+        .collect();
+    Ok((case_sensitive, items))
 }

@@ -587,7 +587,7 @@ pub(super) fn attempt(ctx: &Ctx<'_>, fenced: Fenced) -> Outcome<Value> {
     // The risk engine and the account's rules decide before the card goes anywhere.
     let assessment = risk::assess(ctx, &doc, &pm, pm_private, three_d_secure)?;
     let rule_set = radar_rules::rule_set(rules);
-    let lists = radar_lists::account_lists(ctx, &rule_set)?;
+    let lists = radar_lists::lists_for_attempt(ctx, &rule_set, &assessment.signals)?;
     let screened = rule_set.evaluate(&assessment.signals, &lists);
     if screened.request_3ds && three_d_secure == ThreeDSecure::Automatic {
         three_d_secure = ThreeDSecure::Any;

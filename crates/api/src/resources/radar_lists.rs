@@ -3,6 +3,7 @@
 //! @blocked_domains`); items match case-insensitively unless the list's `item_type`
 //! is `case_sensitive_string`.
 
+use std::borrow::Cow;
 use std::collections::{HashMap, HashSet};
 use std::net::IpAddr;
 
@@ -153,11 +154,11 @@ const KEYED_ITEMS: &str = "items_keyed";
 
 /// What a value is matched as in a list: itself in a case-sensitive list, and
 /// lower-cased in any other.
-fn match_key(case_sensitive: bool, value: &str) -> String {
+fn match_key(case_sensitive: bool, value: &str) -> Cow<'_, str> {
     if case_sensitive {
-        value.to_owned()
+        Cow::Borrowed(value)
     } else {
-        value.to_lowercase()
+        Cow::Owned(value.to_lowercase())
     }
 }
 
@@ -432,11 +433,7 @@ pub(crate) struct AccountLists {
 impl Lists for AccountLists {
     fn contains(&self, list: &str, item: &str) -> Option<bool> {
         let (case_sensitive, items) = self.lists.get(list)?;
-        Some(if *case_sensitive {
-            items.contains(item)
-        } else {
-            items.contains(&item.to_lowercase())
-        })
+        Some(items.contains(match_key(*case_sensitive, item).as_ref()))
     }
 }
 
@@ -460,7 +457,7 @@ pub(crate) fn lists_for_attempt(
         }
         let case_sensitive = is_case_sensitive(list);
         let alias = list["alias"].as_str().unwrap_or_default();
-        let keys: Vec<String> = lookups
+        let keys: Vec<Cow<'_, str>> = lookups
             .iter()
             .filter(|(name, _)| *name == alias)
             .filter_map(|(_, attribute)| match attribute {
@@ -469,7 +466,7 @@ pub(crate) fn lists_for_attempt(
             })
             .map(|v| match_key(case_sensitive, v))
             .collect();
-        let keys: Vec<&str> = keys.iter().map(String::as_str).collect();
+        let keys: Vec<&str> = keys.iter().map(AsRef::as_ref).collect();
         let held = tx.second_refs_among(ctx.scope(), "radar.value_list_item", id, &keys)?;
         Ok((case_sensitive, held))
     })
@@ -513,7 +510,7 @@ fn read_whole(tx: &Tx<'_>, ctx: &Ctx<'_>, list: &Value) -> Outcome<(bool, HashSe
         .0
         .iter()
         .filter_map(|i| i["value"].as_str())
-        .map(|v| match_key(case_sensitive, v))
+        .map(|v| match_key(case_sensitive, v).into_owned())
         .collect();
     Ok((case_sensitive, items))
 }

@@ -442,17 +442,7 @@ mod tests {
         assert_eq!(count, 2);
         assert_eq!(found, ["x".to_owned()].into());
         // Neither reads the table: the count walks one index, each lookup seeks another.
-        let plan = |sql: &str| -> String {
-            store
-                .read(|tx| {
-                    let mut s = tx.conn.prepare(&format!("EXPLAIN QUERY PLAN {sql}"))?;
-                    let rows = s
-                        .query_map([], |r| r.get::<_, String>(3))?
-                        .collect::<Result<Vec<_>, _>>()?;
-                    Ok::<_, StoreError>(rows.join("; "))
-                })
-                .unwrap()
-        };
+        let plan = |sql: &str| query_plan(&store, sql, Vec::new()).join("; ");
         assert_eq!(
             plan(
                 "SELECT count(*) FROM objects WHERE account = 'a' AND livemode = 0 AND kind = 'k' AND ref1 = 'r'"
@@ -463,6 +453,19 @@ mod tests {
             plan("SELECT 1 FROM objects INDEXED BY objects_by_ref2_created WHERE account = 'a' AND livemode = 0 AND kind = 'k' AND ref2 = 'v' AND ref1 = 'r' LIMIT 1")
                 .contains("USING INDEX objects_by_ref2_created (account=? AND livemode=? AND kind=? AND ref2=?)")
         );
+    }
+
+    /// The steps of SQLite's plan for `sql` with `args`.
+    fn query_plan(store: &Store, sql: &str, args: Vec<SqlValue>) -> Vec<String> {
+        store
+            .read(|tx| {
+                let mut stmt = tx.conn.prepare(&format!("EXPLAIN QUERY PLAN {sql}"))?;
+                let rows = stmt
+                    .query_map(rusqlite::params_from_iter(args), |r| r.get::<_, String>(3))?
+                    .collect::<Result<Vec<_>, _>>()?;
+                Ok::<_, StoreError>(rows)
+            })
+            .unwrap()
     }
 
     fn insert(tx: &Tx<'_>, s: &Scope, id: &str, created: i64, ref1: Option<&str>) {
@@ -577,16 +580,8 @@ mod tests {
                 "objects_by_ref2_created",
             ),
         ] {
-            let plan: Vec<String> = store
-                .read(|tx| {
-                    let (sql, args) = tx.list_sql(&s, &q)?.unwrap();
-                    let mut stmt = tx.conn.prepare(&format!("EXPLAIN QUERY PLAN {sql}"))?;
-                    let rows = stmt
-                        .query_map(rusqlite::params_from_iter(args), |r| r.get::<_, String>(3))?
-                        .collect::<Result<Vec<_>, _>>()?;
-                    Ok::<_, StoreError>(rows)
-                })
-                .unwrap();
+            let (sql, args) = store.read(|tx| tx.list_sql(&s, &q)).unwrap().unwrap();
+            let plan = query_plan(&store, &sql, args);
             assert!(
                 plan.iter().any(|step| step.contains(index)),
                 "{q:?} should use {index}: {plan:?}"

@@ -34,7 +34,18 @@ CREATE TABLE IF NOT EXISTS cards (
     exp_year INTEGER NOT NULL,
     created_at INTEGER NOT NULL
 );
+-- The cards still holding a CVC, by age: the CVC expiry (ERASE_UNUSED_CVCS, every
+-- minute) finds them here. Without it, the expiry read every card ever stored, under
+-- the vault's write lock, and each card created meanwhile waited for it (51 ms with
+-- a million cards stored: the `cvc_expiry` benchmark). A card leaves the index when
+-- its CVC is erased, at its authorization or by the expiry, so the index holds only
+-- the CVCs of checkouts still under way.
+CREATE INDEX IF NOT EXISTS cards_holding_cvc ON cards(created_at) WHERE cvc_ct IS NOT NULL;
 ";
+
+/// Erases the CVCs of cards created at or before `?1` (Unix seconds).
+const ERASE_UNUSED_CVCS: &str =
+    "UPDATE cards SET cvc_ct = NULL WHERE cvc_ct IS NOT NULL AND created_at <= ?1";
 
 /// The card vault.
 pub struct Vault {
@@ -163,11 +174,9 @@ impl Vault {
         let cutoff = now() - older_than_secs;
         self.db
             .write(|conn| {
-                conn.prepare_cached(
-                    "UPDATE cards SET cvc_ct = NULL WHERE cvc_ct IS NOT NULL AND created_at <= ?1",
-                )?
-                .execute([cutoff])
-                .map_err(DbError::from)
+                conn.prepare_cached(ERASE_UNUSED_CVCS)?
+                    .execute([cutoff])
+                    .map_err(DbError::from)
             })
             .map_err(|e| e.0)
     }
@@ -346,5 +355,27 @@ impl CardVault for Vault {
             }
         }
         Ok(authorization)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_cvc_expiry_seeks_the_cards_holding_a_cvc_instead_of_reading_every_card() {
+        let conn = rusqlite::Connection::open_in_memory().unwrap();
+        conn.execute_batch(SCHEMA).unwrap();
+        let plan: Vec<String> = conn
+            .prepare(&format!("EXPLAIN QUERY PLAN {ERASE_UNUSED_CVCS}"))
+            .unwrap()
+            .query_map([0], |row| row.get(3))
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap();
+        assert_eq!(
+            plan,
+            ["SEARCH cards USING INDEX cards_holding_cvc (created_at<?)"]
+        );
     }
 }

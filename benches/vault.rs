@@ -63,7 +63,7 @@ fn cvc_expiry(bencher: divan::Bencher, cards: usize) {
     let mut conn = rusqlite::Connection::open(dir.path().join("vault.db")).unwrap();
     let data_key: String = conn
         .query_row("SELECT id FROM data_keys LIMIT 1", [], |row| row.get(0))
-        .unwrap_or_else(|_| "dk_bench".to_owned());
+        .unwrap();
     let now = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .unwrap()

@@ -1,5 +1,5 @@
-# Shared by the benchmark scripts (bench-ab, bench-instructions, bench-startup,
-# bench-value-lists, on-cpu); sourced, not run. The caller sets WORK, its scratch
+# Shared by the benchmark scripts (bench-ab, bench-compare, bench-instructions,
+# bench-startup, bench-value-lists, on-cpu); sourced, not run. The caller sets WORK, its scratch
 # directory, and stops any SERVER_PID left on exit.
 
 # The tessera binary for $1: a binary as given, or a git revision built once into
@@ -22,8 +22,8 @@ binary() {
     echo "$dir/tessera"
 }
 
-# A default configuration (as in scripts/bench-compare), whatever TESSERA_* the caller
-# has set, except TESSERA_LOG; the rate limits are lifted for these runs only.
+# A default configuration, whatever TESSERA_* the caller has set, except TESSERA_LOG;
+# the rate limits are lifted for these runs only.
 bench_configuration() {
     local var subject
     for var in $(compgen -e | grep '^TESSERA_' | grep -v '^TESSERA_LOG$' || true); do

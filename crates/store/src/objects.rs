@@ -76,6 +76,16 @@ pub struct ListPage {
     pub has_more: bool,
 }
 
+/// [`Tx::count_with_ref1`]: account, livemode, kind, first reference.
+const COUNT_WITH_REF1: &str = "SELECT count(*) FROM objects
+     WHERE account = ?1 AND livemode = ?2 AND kind = ?3 AND ref1 = ?4";
+
+/// [`Tx::second_refs_among`], for one candidate: account, livemode, kind, second
+/// reference, first reference.
+const HAS_SECOND_REF: &str = "SELECT 1 FROM objects INDEXED BY objects_by_ref2_created
+     WHERE account = ?1 AND livemode = ?2 AND kind = ?3 AND ref2 = ?4 AND ref1 = ?5
+     LIMIT 1";
+
 impl Tx<'_> {
     /// Inserts a new object.
     pub fn insert_object<D: Document + ?Sized>(
@@ -272,10 +282,7 @@ impl Tx<'_> {
     ) -> Result<u64, StoreError> {
         Ok(self
             .conn
-            .prepare_cached(
-                "SELECT count(*) FROM objects
-                 WHERE account = ?1 AND livemode = ?2 AND kind = ?3 AND ref1 = ?4",
-            )?
+            .prepare_cached(COUNT_WITH_REF1)?
             .query_row(params![scope.account, scope.livemode, kind, ref1], |r| {
                 r.get(0)
             })?)
@@ -292,11 +299,7 @@ impl Tx<'_> {
         candidates: &[&str],
     ) -> Result<std::collections::HashSet<String>, StoreError> {
         let mut found = std::collections::HashSet::new();
-        let mut statement = self.conn.prepare_cached(
-            "SELECT 1 FROM objects INDEXED BY objects_by_ref2_created
-             WHERE account = ?1 AND livemode = ?2 AND kind = ?3 AND ref2 = ?4 AND ref1 = ?5
-             LIMIT 1",
-        )?;
+        let mut statement = self.conn.prepare_cached(HAS_SECOND_REF)?;
         for candidate in candidates {
             if !found.contains(*candidate)
                 && statement.exists(params![
@@ -442,15 +445,17 @@ mod tests {
         assert_eq!(count, 2);
         assert_eq!(found, ["x".to_owned()].into());
         // Neither reads the table: the count walks one index, each lookup seeks another.
-        let plan = |sql: &str| query_plan(&store, sql, Vec::new()).join("; ");
+        let plan = |sql: &str, args: &[&str]| {
+            let mut values = vec![SqlValue::Text("acct_a".into()), SqlValue::Integer(0)];
+            values.extend(args.iter().map(|a| SqlValue::Text((*a).into())));
+            query_plan(&store, sql, values).join("; ")
+        };
         assert_eq!(
-            plan(
-                "SELECT count(*) FROM objects WHERE account = 'a' AND livemode = 0 AND kind = 'k' AND ref1 = 'r'"
-            ),
+            plan(COUNT_WITH_REF1, &["radar.value_list_item", "rsl_1"]),
             "SEARCH objects USING COVERING INDEX objects_by_ref1_created (account=? AND livemode=? AND kind=? AND ref1=?)"
         );
         assert!(
-            plan("SELECT 1 FROM objects INDEXED BY objects_by_ref2_created WHERE account = 'a' AND livemode = 0 AND kind = 'k' AND ref2 = 'v' AND ref1 = 'r' LIMIT 1")
+            plan(HAS_SECOND_REF, &["radar.value_list_item", "x", "rsl_1"])
                 .contains("USING INDEX objects_by_ref2_created (account=? AND livemode=? AND kind=? AND ref2=?)")
         );
     }
